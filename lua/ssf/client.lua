@@ -1,0 +1,230 @@
+-- The client: one connection pool, one credential, and the request path
+-- shared by every stream operation (send, retry, interpret the answer).
+local config = require "ssf.config"
+local errors = require "ssf.errors"
+local json = require "ssf.json"
+
+local VERSION = require "ssf.version"
+
+local Client = { __name = "ssf.client" }
+Client.__index = Client
+
+-- libcurl costs ~10 ms to load, so ssf.http is loaded by the first client,
+-- not by `require "ssf"`: scripts that only print help or decode SETs never
+-- pay for it.
+local http
+local function transport()
+  if not http then http = require "ssf.http" end
+  return http
+end
+
+--- ssf.client{...}: see API.md. Returns nil, message, info on a bad
+--- configuration; raises on misuse.
+function Client.new(opts)
+  local settings, msg, info = config.resolve(opts, transport().parse_url, os.getenv, 3)
+  if not settings then return nil, msg, info end
+
+  local token = settings.auth.token
+  local self = setmetatable({
+    org = settings.org,
+    timeout = settings.timeout,
+    connect_timeout = settings.connect_timeout,
+    retries = settings.retries,
+    max_body = settings.max_body,
+    max_backoff = settings.max_backoff,
+    user_agent = settings.user_agent or ("ssflua/" .. VERSION),
+    ca_file = settings.ca_file,
+    proxy = settings.proxy,
+    _session = http.session(),
+  }, Client)
+  -- The token lives only in these closures, so printing or walking the
+  -- client table cannot reveal it.
+  self._authorization = function() return "Bearer " .. token end
+  self._redact = function(s, extra)
+    local secrets = { token }
+    for _, v in ipairs(extra or {}) do secrets[#secrets + 1] = v end
+    return errors.redact(s, secrets)
+  end
+  return self
+end
+
+function Client:__tostring()
+  return "ssf.client: " .. self.org
+end
+
+--- Releases the connection pool. Safe to call more than once.
+function Client:close()
+  if self._session then
+    self._session:close()
+    self._session = nil
+  end
+end
+Client.__close = Client.close
+
+-- RFC 3986 unreserved characters stay; everything else is escaped.
+local function escape(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
+local function encode_query(query)
+  if not query then return "" end
+  local keys = {}
+  for k in pairs(query) do keys[#keys + 1] = k end
+  if #keys == 0 then return "" end
+  table.sort(keys)
+  local parts = {}
+  for i, k in ipairs(keys) do parts[i] = escape(k) .. "=" .. escape(query[k]) end
+  return "?" .. table.concat(parts, "&")
+end
+
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
+                 Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+
+-- Seconds since the epoch for an HTTP-date (IMF-fixdate, what servers
+-- send), independent of the local time zone; nil if it is not one.
+local function http_date(s)
+  local d, mon, y, h, mi, sec = (s or ""):match(
+    "^%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  local m = MONTHS[mon]
+  if not m then return nil end
+  y = tonumber(y) - (m <= 2 and 1 or 0)
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + tonumber(d) - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+end
+
+-- Okta's rule (as its Go SDK applies it): wait until X-Rate-Limit-Reset by
+-- the server's clock, plus one second. nil when the answer gives no reset.
+local function rate_limit_wait(headers)
+  local reset = tonumber(headers["x-rate-limit-reset"])
+  if not reset then return nil end
+  local now = http_date(headers.date) or os.time()
+  return math.max(0, reset - now + 1)
+end
+
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, PATCH = true }
+
+local function backoff(self, attempt)
+  local base = math.min(self.max_backoff, 0.25 * 2 ^ (attempt - 1))
+  return base * (0.5 + math.random())
+end
+
+local function is_json(content_type)
+  local mime = (content_type or ""):match("^%s*([^;%s]+)")
+  mime = mime and mime:lower() or ""
+  return mime == "application/json" or mime:match("^application/[%w%.%-]+%+json$") ~= nil
+end
+
+local function one_line(s, max)
+  s = s:gsub("[%c]+", " ")
+  if #s > max then s = s:sub(1, max) .. "..." end
+  return s
+end
+
+-- Turns a non-2xx answer into nil, message, info.
+local function http_failure(self, status, headers, body, attempts, secrets)
+  local info = {
+    status = status,
+    request_id = headers["x-okta-request-id"],
+    attempts = attempts,
+  }
+  if status == 429 then info.retry_after = rate_limit_wait(headers) end
+  local err = is_json(headers["content-type"]) and json.decode(body)
+  local text
+  if type(err) == "table" and not json.is_array(err) then
+    info.code = type(err.errorCode) == "string" and err.errorCode or nil
+    info.summary = type(err.errorSummary) == "string" and self._redact(err.errorSummary, secrets) or nil
+    local causes = {}
+    for _, c in ipairs(type(err.errorCauses) == "table" and err.errorCauses or {}) do
+      if type(c) == "table" and type(c.errorSummary) == "string" then
+        causes[#causes + 1] = self._redact(c.errorSummary, secrets)
+      end
+    end
+    info.causes = causes
+    text = (info.code and info.code .. ": " or "") .. (info.summary or "")
+    if #causes > 0 then text = text .. " (" .. table.concat(causes, "; ") .. ")" end
+  end
+  if not text or text == "" then
+    text = body ~= "" and self._redact(body, secrets) or "no error details in the response"
+  end
+  local msg = ("HTTP %d %s"):format(status, one_line(text, 400))
+  if info.request_id then msg = msg .. " (request " .. info.request_id .. ")" end
+  return errors.fail("http", msg, info)
+end
+
+-- Sends one API request, with the retries API.md describes. Returns the
+-- decoded body (true when there is none) and meta, or nil, message, info.
+-- `secrets` are extra strings (e.g. an authorization_header being set) to
+-- scrub from anything the server echoes back.
+function Client:_send(method, path, query, body, secrets, extra_headers, anonymous)
+  if not self._session then error("attempt to use a closed client", 3) end
+  local headers = { "Accept: application/json" }
+  if not anonymous then headers[#headers + 1] = "Authorization: " .. self._authorization() end
+  if body then headers[#headers + 1] = "Content-Type: application/json" end
+  for _, h in ipairs(extra_headers or {}) do headers[#headers + 1] = h end
+  local request = {
+    method = method, url = self.org .. path .. encode_query(query), headers = headers,
+    body = body, timeout = self.timeout, connect_timeout = self.connect_timeout,
+    max_body = self.max_body, ca_file = self.ca_file, proxy = self.proxy,
+    user_agent = self.user_agent,
+  }
+  local n = #headers
+  local attempt, status, rheaders, rbody = 0, nil, nil, nil
+  while true do
+    attempt = attempt + 1
+    local kind, message, reached
+    status, kind, message, reached = self._session:perform(request)
+    if status then
+      rheaders, rbody = kind, message
+      local wait
+      if attempt <= self.retries then
+        if status == 429 then
+          wait = rate_limit_wait(rheaders)
+          wait = wait and math.min(wait, self.max_backoff)
+        elseif (status == 503 or status == 504) and IDEMPOTENT[method] then
+          wait = backoff(self, attempt)
+        end
+      end
+      if not wait then break end
+      -- Okta's retry headers say which rate-limited request this repeats.
+      for i = #headers, n + 1, -1 do headers[i] = nil end
+      if status == 429 then
+        if rheaders["x-okta-request-id"] then
+          headers[#headers + 1] = "X-Okta-Retry-For: " .. rheaders["x-okta-request-id"]
+        end
+        headers[#headers + 1] = "X-Okta-Retry-Count: " .. attempt
+      end
+      http.sleep(wait)
+    else
+      -- A POST that may have reached the server is never repeated.
+      local retry = attempt <= self.retries and (kind == "transport" or kind == "timeout")
+        and (IDEMPOTENT[method] or not reached)
+      if not retry then
+        return errors.fail(kind, self._redact(message, secrets), { attempts = attempt })
+      end
+      http.sleep(backoff(self, attempt))
+    end
+  end
+
+  local meta = { status = status, headers = rheaders, request_id = rheaders["x-okta-request-id"] }
+  if status < 200 or status > 299 then
+    return http_failure(self, status, rheaders, rbody, attempt, secrets)
+  end
+  if rbody == "" then return true, meta end
+  if not is_json(rheaders["content-type"]) then
+    return errors.fail("decode", ("expected a JSON response, got content type '%s'")
+      :format(one_line(rheaders["content-type"] or "none", 100)),
+      { status = status, request_id = meta.request_id })
+  end
+  local value, err = json.decode(rbody)
+  if value == nil then
+    return errors.fail("decode", "response is not valid JSON: " .. err,
+      { status = status, request_id = meta.request_id })
+  end
+  return value, meta
+end
+
+return Client

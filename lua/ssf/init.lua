@@ -1,0 +1,18 @@
+-- ssf: Okta Shared Signals Framework streams from Lua. See API.md for the
+-- contract; README.md for a tour.
+local Client = require "ssf.streams"
+local json = require "ssf.json"
+
+local ssf = {
+  _VERSION = "ssf " .. require "ssf.version",
+  client = Client.new,
+  null = json.null,
+  array = json.array,
+  json = { encode = json.encode, decode = json.decode, null = json.null, array = json.array },
+  events = require "ssf.events",
+  -- Delivery methods Okta accepts (push only).
+  PUSH = "urn:ietf:rfc:8935",
+  RISC_PUSH = "https://schemas.openid.net/secevent/risc/delivery-method/push",
+}
+
+return ssf

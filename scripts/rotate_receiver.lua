@@ -1,0 +1,180 @@
+-- Move an Okta SSF stream to a new receiver endpoint and/or authorization
+-- header, safely: back up the current configuration, PATCH the delivery,
+-- request a verification event, and restore the backup if that fails.
+local ssf = require "ssf"
+local cli = require "ssf.cli"
+
+local opts, usage_error = cli.parse({ ... }, {
+  usage = "[--endpoint URL] [--auth-header-env VAR] [options]",
+  description = [[
+Moves the stream to a new receiver: saves the current configuration to a
+backup file, PATCHes delivery.endpoint_url and/or delivery.authorization_header,
+asks Okta to send a verification event, and prints what changed. If the
+verification request fails, the previous configuration is restored.
+The new authorization header is read from an environment variable, never
+from the command line, so it stays out of shell history and process lists.
+Configuration: OKTA_CLIENT_ORGURL and OKTA_CLIENT_TOKEN (see README.md).]],
+  options = {
+    { "--endpoint", "URL", "new delivery.endpoint_url" },
+    { "--auth-header-env", "VAR", "take the new delivery.authorization_header from $VAR" },
+    { "--stream-id", "ID", "stream to change (default: this client's only stream)" },
+    { "--backup", "FILE", "backup file (default: ssf-stream-<id>-<UTC time>.json)" },
+    { "--dry-run", nil, "print the change and send no write" },
+    { "--restore", "FILE", "put back the configuration saved in a backup file" },
+  },
+})
+if #opts > 0 then usage_error("unexpected argument '" .. opts[1] .. "'") end
+if opts.restore and (opts.endpoint or opts.auth_header_env) then
+  usage_error("--restore cannot be combined with --endpoint or --auth-header-env")
+end
+if not opts.restore and not opts.endpoint and not opts.auth_header_env then
+  usage_error("nothing to change: give --endpoint and/or --auth-header-env")
+end
+if opts.endpoint and not (opts.endpoint:match("^https://[^/%s]+")
+    or opts.endpoint:match("^http://127%.%d+%.%d+%.%d+[:/]")
+    or opts.endpoint:match("^http://localhost[:/]")) then
+  usage_error("--endpoint must be an https URL (http only for loopback receivers)")
+end
+
+local new_header
+if opts.auth_header_env then
+  new_header = os.getenv(opts.auth_header_env)
+  if not new_header or new_header == "" then
+    cli.fail(("environment variable %s is not set or empty"):format(opts.auth_header_env))
+  end
+end
+
+local okta <close> = cli.check(ssf.client())
+
+local function read_backup(path)
+  local f, err = io.open(path, "rb")
+  if not f then cli.fail("cannot read backup: " .. err) end
+  local text = f:read("a")
+  f:close()
+  local saved = ssf.json.decode(text)
+  if type(saved) ~= "table" or type(saved.stream) ~= "table" then
+    cli.fail(path .. " is not a stream backup written by this script")
+  end
+  return saved.stream
+end
+
+-- Never overwrites: an older backup may be the only copy of a good config.
+local function write_backup(path, stream)
+  local f = io.open(path, "rb")
+  if f then
+    f:close()
+    cli.fail(path .. " already exists; choose another --backup file")
+  end
+  local tmp = path .. ".tmp"
+  local out, err = io.open(tmp, "wb")
+  if not out then cli.fail("cannot write backup: " .. err) end
+  local ok, werr = out:write(ssf.json.encode {
+    saved_by = "ssflua rotate_receiver.lua",
+    saved_at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
+    org = okta.org,
+    note = "Okta does not return delivery.authorization_header, so it is not in this backup.",
+    stream = stream,
+  }, "\n")
+  ok = ok and out:close()
+  if not ok or not os.rename(tmp, path) then
+    os.remove(tmp)
+    cli.fail("cannot write backup " .. path .. ": " .. tostring(werr))
+  end
+end
+
+local function pick_stream()
+  if opts.stream_id then return cli.check(okta:stream(opts.stream_id)) end
+  local list = cli.check(okta:streams())
+  if #list == 0 then cli.fail("this client has no stream on " .. okta.org .. "; create one first") end
+  if #list > 1 then cli.fail("this client sees several streams; choose one with --stream-id") end
+  return list[1]
+end
+
+local function random_state()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(16)
+  if f then f:close() end
+  if not bytes or #bytes ~= 16 then cli.fail("cannot read /dev/urandom for a verification state") end
+  return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
+
+-- The stream as PUT/PATCH expect it: what GET returned, without the local
+-- "status" or anything the caller does not own.
+local function as_update(stream)
+  local body = {}
+  for k, v in pairs(stream) do body[k] = v end
+  body.delivery = {}
+  for k, v in pairs(stream.delivery or {}) do body.delivery[k] = v end
+  return body
+end
+
+local function describe(meta)
+  return ("HTTP %d, request %s"):format(meta.status, meta.request_id or "-")
+end
+
+if opts.restore then
+  local saved = read_backup(opts.restore)
+  local cfg = as_update(saved)
+  if opts.dry_run then
+    print(("dry run: would restore stream %s to endpoint %s"):format(
+      saved.stream_id, tostring(cfg.delivery.endpoint_url)))
+    return
+  end
+  local _, meta = cli.check(okta:update_stream(cfg))
+  print(("restored stream %s from %s (%s)"):format(saved.stream_id, opts.restore, describe(meta)))
+  print("note: the authorization_header was not in the backup; set it with --auth-header-env if needed")
+  return
+end
+
+local current = pick_stream()
+local id = current.stream_id
+local new = as_update(current)
+local old_endpoint = current.delivery and current.delivery.endpoint_url
+if opts.endpoint then new.delivery.endpoint_url = opts.endpoint end
+if new_header then new.delivery.authorization_header = new_header end
+
+print(("stream %s on %s"):format(id, okta.org))
+local changed = false
+if opts.endpoint then
+  changed = changed or opts.endpoint ~= old_endpoint
+  print(("  delivery.endpoint_url          %s -> %s%s"):format(tostring(old_endpoint), opts.endpoint,
+    opts.endpoint == old_endpoint and " (unchanged)" or ""))
+end
+if new_header then
+  changed = true
+  print(("  delivery.authorization_header  (not readable from Okta) -> value of $%s (%d characters)")
+    :format(opts.auth_header_env, #new_header))
+else
+  print("  delivery.authorization_header  left out of the PATCH (Okta does not return it)")
+end
+
+local backup = opts.backup or ("ssf-stream-%s-%s.json"):format(id, os.date("!%Y%m%dT%H%M%SZ"))
+if opts.dry_run then
+  print(("dry run: no change sent (the backup would go to %s)"):format(backup))
+  return
+end
+if not changed then
+  print("nothing to change")
+  return
+end
+
+write_backup(backup, current)
+print("backup saved to " .. backup)
+
+local _, meta = cli.check(okta:update_stream(new))
+print("updated the stream (" .. describe(meta) .. ")")
+
+local state = random_state()
+local ok, msg = okta:verify_stream(id, state)
+if not ok then
+  io.stderr:write("verification request failed: ", msg, "\n")
+  local restored, rmsg = okta:update_stream(as_update(current))
+  if restored then
+    cli.fail("restored the previous configuration from " .. backup)
+  end
+  cli.fail(("restoring failed too (%s); restore by hand with: ssflua %s --restore %s")
+    :format(rmsg, arg[0], backup))
+end
+print(("verification requested (%s), state %s"):format(describe(msg), state))
+print("Okta's answer means the verification event was queued; it does not prove the receiver got it.")
+print("Check your receiver's log for a verification SET carrying that state.")

@@ -1,0 +1,60 @@
+-- JSON through lua-cjson 2.1.0, with the array mark it lacks.
+local ssf = require "ssf"
+local json = ssf.json
+
+describe("ssf.json", function()
+  it("encodes ssf.null as null and marked empty tables as []", function()
+    assert.are.equal('{"a":null}', json.encode { a = ssf.null })
+    assert.are.equal("[]", json.encode(ssf.array()))
+    assert.are.equal("{}", json.encode {})
+    assert.are.equal('[[],{},[1]]', json.encode(ssf.array { ssf.array(), {}, { 1 } }))
+  end)
+
+  it("keeps the mark on decoded arrays, so GET-edit-PATCH round-trips", function()
+    local v = json.decode('{"events_delivered":[],"events_requested":["a"],"o":{},"n":[[ ],[ {} ]]}')
+    assert.is_true(getmetatable(v.events_delivered) ~= nil)
+    table.remove(v.events_requested) -- edited to empty: still an array
+    local again = json.decode(json.encode(v))
+    assert.are.equal(0, #again.events_requested)
+    assert.matches('"events_requested":%[%]', json.encode(v))
+    assert.matches('"events_delivered":%[%]', json.encode(v))
+    assert.matches('"o":{}', json.encode(v))
+    assert.matches('"n":%[%[%],%[{}%]%]', json.encode(v))
+  end)
+
+  it("does not touch [] inside strings, escapes included", function()
+    local text = '{"s":"[]","t":"a\\"[ ]\\\\","u":["[]"]}'
+    local v = json.decode(text)
+    assert.are.equal("[]", v.s)
+    assert.are.equal('a"[ ]\\', v.t)
+    assert.are.equal("[]", v.u[1])
+  end)
+
+  it("decodes a top-level empty array and null", function()
+    local v = json.decode(" [ ] ")
+    assert.are.equal("[]", json.encode(v))
+    assert.are.equal(ssf.null, json.decode("null"))
+  end)
+
+  it("returns nil and a message for malformed JSON, and rejects NaN", function()
+    for _, bad in ipairs { "{", "[1,]", '{"a":}', "NaN", '{"a": [] ', '"unterminated' } do
+      local v, msg = json.decode(bad)
+      assert.is_nil(v, bad)
+      assert.matches("^malformed JSON", msg)
+    end
+  end)
+
+  it("does not modify the caller's tables when encoding", function()
+    local inner = ssf.array()
+    local t = { a = inner }
+    json.encode(t)
+    assert.are.equal(inner, t.a)
+    assert.is_nil(next(inner))
+  end)
+
+  it("raises, naming the problem, for values JSON cannot hold", function()
+    assert.has_error(function() json.encode { f = print } end)
+    assert.has_error(function() json.decode(42) end, "bad argument #1 to 'decode' (string expected, got number)")
+    assert.has_error(function() ssf.array(1) end, "bad argument #1 to 'array' (table expected, got number)")
+  end)
+end)
