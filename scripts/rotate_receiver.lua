@@ -120,7 +120,8 @@ if opts.restore then
       saved.stream_id, tostring(cfg.delivery.endpoint_url)))
     return
   end
-  local _, meta = cli.check(okta:update_stream(cfg))
+  local ok, meta = okta:update_stream(cfg)
+  cli.check(ok, meta)
   print(("restored stream %s from %s (%s)"):format(saved.stream_id, opts.restore, describe(meta)))
   print("note: the authorization_header was not in the backup; set it with --auth-header-env if needed")
   return
@@ -161,7 +162,8 @@ end
 write_backup(backup, current)
 print("backup saved to " .. backup)
 
-local _, meta = cli.check(okta:update_stream(new))
+local updated, meta = okta:update_stream(new)
+cli.check(updated, meta)
 print("updated the stream (" .. describe(meta) .. ")")
 
 local state = random_state()

@@ -288,6 +288,11 @@ static void configure(session *s, const char *method, const char *url, const cha
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	} else {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+		/* libcurl silently resends a request whose reused connection
+		 * dies before any answer. That is unsafe for a POST, which may
+		 * have been processed: give it a connection of its own. */
+		if (strcmp(method, "POST") == 0)
+			curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 		if (body) {
 			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 			curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);

@@ -68,10 +68,10 @@ function cli.fail(msg)
   os.exit(1)
 end
 
---- Returns v, or stops the script with the failure's message.
-function cli.check(v, msg, ...)
+--- Returns v alone, or stops the script with the failure's message.
+function cli.check(v, msg)
   if v == nil then cli.fail(tostring(msg)) end
-  return v, msg, ...
+  return v
 end
 
 return cli

@@ -65,7 +65,11 @@ function json.try_encode(v)
   local s, err = codec.encode(p)
   if not s then return nil, err end
   if p ~= v then s = s:gsub(EMPTY_JSON_PATTERN, "[]") end
-  return s
+  -- cjson writes "/" as "\/": legal, but it garbles every URL a person
+  -- reads. An odd run of backslashes before "/" ends in that escape.
+  return (s:gsub("(\\+)/", function(run)
+    if #run % 2 == 1 then return run:sub(2) .. "/" end
+  end))
 end
 
 --- Encodes v, raising on values JSON cannot hold (functions, cycles...).

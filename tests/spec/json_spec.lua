@@ -30,6 +30,13 @@ describe("ssf.json", function()
     assert.are.equal("[]", v.u[1])
   end)
 
+  it("writes URLs without escaping their slashes, and keeps backslashes exact", function()
+    assert.are.equal('["https://a.example/x"]', json.encode { "https://a.example/x" })
+    for _, v in ipairs { "/", "\\/", "a\\\\/b", "\\", "x\\\\\\/" } do
+      assert.are.equal(v, json.decode(json.encode { v })[1])
+    end
+  end)
+
   it("decodes a top-level empty array and null", function()
     local v = json.decode(" [ ] ")
     assert.are.equal("[]", json.encode(v))

@@ -12,6 +12,9 @@ end
 env.root = os.getenv("SSF_SOURCE_DIR") or cwd()
 env.build = os.getenv("SSF_BUILD_DIR") or (env.root .. "/build")
 env.ssflua_bin = env.build .. "/bin/ssflua"
+-- Set for sanitizer builds: what uninstrumented programs (stock lua5.4)
+-- must preload to load the instrumented ssf.http.
+env.ld_preload = os.getenv("SSF_LD_PRELOAD")
 
 --- Quotes s for /bin/sh.
 function env.q(s)

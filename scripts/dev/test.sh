@@ -1,0 +1,24 @@
+#!/bin/sh
+# The one command: install what is missing, build with warnings as errors,
+# and run every test. With --sanitize, the same in build-asan/ under
+# AddressSanitizer and UndefinedBehaviorSanitizer.
+set -eu
+cd "$(dirname "$0")/../.."
+
+dir=build
+flags="-DSSF_WERROR=ON"
+if [ "${1:-}" = "--sanitize" ]; then
+  dir=build-asan
+  flags="$flags -DSSF_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug"
+  # Stock lua5.4 is not instrumented: the runtime must be preloaded for it
+  # to load the instrumented ssf.http.
+  SSF_LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+  export SSF_LD_PRELOAD
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+sh scripts/dev/deps.sh
+cmake -S . -B "$dir" $flags >/dev/null
+cmake --build "$dir" -j2
+ctest --test-dir "$dir" --output-on-failure -j2

@@ -1,0 +1,217 @@
+-- Failures below the API: rate limits, retries, timeouts, broken and hostile
+-- answers, and Ctrl-C, driven through the fake's fault controls.
+local ssf = require "ssf"
+local env = require "env"
+local fake = require "fake"
+
+local STREAM = "/api/v1/ssf/stream"
+local JSON = { ["Content-Type"] = "application/json" }
+
+local function clock()
+  local p = assert(io.popen("date +%s.%N"))
+  local t = tonumber(p:read("l"))
+  p:close()
+  return t
+end
+
+describe("transport failures", function()
+  local f, okta
+
+  setup(function() f = fake.start() end)
+  teardown(function() f:stop() end)
+  before_each(function()
+    f:reset()
+    okta = f:client(nil, { retries = 2 })
+  end)
+  after_each(function() okta:close() end)
+
+  local function attempts(path)
+    local n = 0
+    for _, r in ipairs(f:requests()) do
+      if r.path == (path or STREAM) then n = n + 1 end
+    end
+    return n
+  end
+
+  it("waits for X-Rate-Limit-Reset after a 429, then succeeds and says which request it retries", function()
+    f:faults { { match = { path = STREAM }, status = 429,
+                 headers = { ["X-Rate-Limit-Reset"] = tostring(os.time() + 1), ["X-Rate-Limit-Remaining"] = "0" },
+                 body = { errorCode = "E0000047", errorSummary = "API call exceeded rate limit due to too many requests." } } }
+    local t0 = clock()
+    local list = assert(okta:streams())
+    local waited = clock() - t0
+    assert.are.equal(0, #list)
+    assert.is_true(waited >= 0.9 and waited < 4, "waited " .. waited .. " s")
+    local seen = f:requests()
+    assert.are.equal(2, #seen)
+    assert.are.equal(seen[1].request_id, seen[2].headers["x-okta-retry-for"])
+    assert.are.equal("1", seen[2].headers["x-okta-retry-count"])
+  end)
+
+  it("gives up after the retries with kind http, 429, retry_after and the attempt count", function()
+    local limited = { match = { path = STREAM }, status = 429,
+                      headers = { ["X-Rate-Limit-Reset"] = tostring(os.time()) },
+                      body = { errorCode = "E0000047", errorSummary = "rate limited" } }
+    f:faults { limited, limited }
+    local c = f:client(nil, { retries = 1 })
+    local v, msg, info = c:streams()
+    c:close()
+    assert.is_nil(v)
+    assert.are.equal("http", info.kind)
+    assert.are.equal(429, info.status)
+    assert.are.equal("E0000047", info.code)
+    assert.are.equal(2, info.attempts)
+    assert.is_number(info.retry_after)
+    assert.matches("^HTTP 429 E0000047", msg)
+    assert.are.equal(2, attempts())
+  end)
+
+  it("caps the 429 wait at max_backoff", function()
+    f:faults { { match = { path = STREAM }, status = 429,
+                 headers = { ["X-Rate-Limit-Reset"] = tostring(os.time() + 3600) } } }
+    local c = f:client(nil, { max_backoff = 0.2 })
+    local t0 = clock()
+    assert(c:streams())
+    c:close()
+    assert.is_true(clock() - t0 < 2)
+  end)
+
+  it("retries 503 for GET, but not for a POST", function()
+    f:faults { { match = { method = "GET" }, status = 503 } }
+    assert(okta:streams())
+    assert.are.equal(2, attempts())
+
+    f:reset()
+    f:faults { { match = { method = "POST" }, status = 503 } }
+    local v, _, info = okta:verify_stream("esc-any")
+    assert.is_nil(v)
+    assert.are.equal(503, info.status)
+    assert.are.equal(1, attempts(STREAM .. "/verification"))
+  end)
+
+  it("does not retry 500", function()
+    f:faults { { status = 500, body = { errorCode = "E0000009", errorSummary = "Internal Server Error" } } }
+    local _, msg, info = okta:streams()
+    assert.are.equal(500, info.status)
+    assert.matches("^HTTP 500 E0000009: Internal Server Error", msg)
+    assert.are.equal(1, attempts())
+  end)
+
+  it("retries a reset connection for GET, never for a POST that was sent", function()
+    f:faults { { match = { method = "GET" }, action = "reset" } }
+    assert(okta:streams())
+    assert.are.equal(2, attempts())
+
+    f:reset()
+    f:faults { { match = { method = "POST" }, action = "reset" } }
+    local v, _, info = okta:create_stream { delivery = { method = ssf.PUSH, endpoint_url = "https://r.example.com" },
+                                            events_requested = { ssf.events.SESSION_REVOKED } }
+    assert.is_nil(v)
+    assert.are.equal("transport", info.kind)
+    assert.are.equal(1, info.attempts)
+    assert.are.equal(1, attempts())
+  end)
+
+  it("reports a refused port as transport, retrying even a POST that never connected", function()
+    local c = assert(ssf.client { org = "http://127.0.0.1:1", auth = { type = "bearer", token = "tok-rw" },
+                                 retries = 1, max_backoff = 0.01 })
+    local v, msg, info = c:verify_stream("esc1")
+    c:close()
+    assert.is_nil(v)
+    assert.are.equal("transport", info.kind)
+    assert.are.equal(2, info.attempts)
+    assert.matches("onnect", msg)
+  end)
+
+  it("times out a response that never comes, with kind timeout", function()
+    f:faults { { action = "hang" } }
+    local c = f:client(nil, { timeout = 0.5, retries = 0 })
+    local t0 = clock()
+    local v, msg, info = c:streams()
+    c:close()
+    assert.is_nil(v)
+    assert.are.equal("timeout", info.kind)
+    assert.matches("^timeout after 0%.5 s", msg)
+    assert.is_true(clock() - t0 < 3)
+  end)
+
+  it("reports a body cut short of its Content-Length as transport", function()
+    f:faults { { action = "truncate" } }
+    local c = f:client(nil, { retries = 0 })
+    local v, _, info = c:streams()
+    c:close()
+    assert.is_nil(v)
+    assert.are.equal("transport", info.kind)
+  end)
+
+  it("reports malformed JSON and a wrong content type as decode", function()
+    f:faults { { status = 200, headers = JSON, body = '{"stream_id": "esc1",' } }
+    local v, msg, info = okta:streams()
+    assert.is_nil(v)
+    assert.are.equal("decode", info.kind)
+    assert.matches("not valid JSON", msg)
+
+    f:faults { { status = 200, body = "<html>maintenance</html>", headers = { ["Content-Type"] = "text/html" } } }
+    local v2, msg2, info2 = okta:streams()
+    assert.is_nil(v2)
+    assert.are.equal("decode", info2.kind)
+    assert.matches("content type 'text/html'", msg2)
+  end)
+
+  it("stops reading a body larger than max_body", function()
+    f:faults { { status = 200, headers = JSON, body = '["' .. ("x"):rep(60000) .. '"]' } }
+    local c = f:client(nil, { max_body = 1000 })
+    local v, msg, info = c:streams()
+    c:close()
+    assert.is_nil(v)
+    assert.are.equal("decode", info.kind)
+    assert.matches("exceeds max_body %(1000 bytes%)", msg)
+  end)
+
+  it("does not follow a redirect to another host", function()
+    f:faults { { status = 302, headers = { Location = "http://127.0.0.2:1/steal" } } }
+    local v, _, info = okta:streams()
+    assert.is_nil(v)
+    assert.are.equal("http", info.kind)
+    assert.are.equal(302, info.status)
+    assert.are.equal(1, attempts())
+  end)
+
+  it("aborts a blocked transfer on Ctrl-C", function()
+    f:faults { { action = "hang" } }
+    local script = os.tmpname()
+    local fh = assert(io.open(script, "w"))
+    fh:write(([[
+      local ssf = require "ssf"
+      local c = assert(ssf.client { org = %q, auth = { type = "bearer", token = "tok-rw" }, timeout = 60 })
+      io.stdout:write("sending\n"); io.stdout:flush()
+      print(c:streams())
+    ]]):format(f.url))
+    fh:close()
+    local out = os.tmpname()
+    local p = assert(io.popen(("exec %s %s >%s 2>&1 & echo $!"):format(env.q(env.ssflua_bin), script, out)))
+    local pid = p:read("l")
+    p:close()
+    local sent = false
+    for _ = 1, 100 do -- up to 5 s for the request to reach the fake
+      if attempts() > 0 then sent = true break end
+      require("ssf.http").sleep(0.05)
+    end
+    assert.is_true(sent)
+    local t0 = clock()
+    os.execute("kill -INT " .. pid)
+    local gone = false
+    for _ = 1, 60 do -- it must exit well before the 60 s timeout
+      if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then gone = true break end
+      require("ssf.http").sleep(0.05)
+    end
+    local elapsed = clock() - t0
+    local text = io.open(out):read("a")
+    os.remove(out)
+    os.remove(script)
+    if not gone then os.execute("kill -9 " .. pid) end
+    assert.is_true(gone, "ssflua ignored Ctrl-C: " .. text)
+    assert.is_true(elapsed < 2, "took " .. elapsed .. " s")
+    assert.matches("interrupted", text)
+  end)
+end)
