@@ -128,6 +128,7 @@ end
 local function http_failure(self, status, headers, body, attempts, secrets)
   local info = {
     status = status,
+    headers = headers,
     request_id = headers["x-okta-request-id"],
     attempts = attempts,
   }
