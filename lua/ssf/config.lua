@@ -36,7 +36,9 @@ local function fail(message)
   return errors.fail("config", message)
 end
 
-local function is_loopback(host)
+--- True for the hosts plain http is allowed to (127.0.0.0/8, ::1,
+--- localhost), as libcurl's URL parser spells them.
+function config.is_loopback(host)
   return host == "localhost" or host == "[::1]"
     or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
@@ -53,7 +55,7 @@ function config.check_org(url, parse_url)
     return nil, "org must be a base URL without a path, e.g. https://acme.okta.com"
   end
   if u.scheme == "http" then
-    if not is_loopback(u.host) then
+    if not config.is_loopback(u.host) then
       return nil, "org must use https (plain http is allowed only for loopback hosts)"
     end
   elseif u.scheme ~= "https" then
