@@ -1,5 +1,6 @@
 -- The client: one connection pool, one credential, and the request path
 -- shared by every stream operation (send, retry, interpret the answer).
+local auth = require "ssf.auth"
 local config = require "ssf.config"
 local errors = require "ssf.errors"
 local json = require "ssf.json"
@@ -24,7 +25,6 @@ function Client.new(opts)
   local settings, msg, info = config.resolve(opts, transport().parse_url, os.getenv, 3)
   if not settings then return nil, msg, info end
 
-  local token = settings.auth.token
   local self = setmetatable({
     org = settings.org,
     timeout = settings.timeout,
@@ -37,14 +37,21 @@ function Client.new(opts)
     proxy = settings.proxy,
     _session = http.session(),
   }, Client)
-  -- The token lives only in these closures, so printing or walking the
-  -- client table cannot reveal it.
-  self._authorization = function() return "Bearer " .. token end
+  -- Credentials live only in the provider's closures, so printing or
+  -- walking the client table cannot reveal them.
+  local provider
   self._redact = function(s, extra)
-    local secrets = { token }
+    local secrets = provider and provider.secrets() or {}
     for _, v in ipairs(extra or {}) do secrets[#secrets + 1] = v end
     return errors.redact(s, secrets)
   end
+  local err, einfo
+  provider, err, einfo = auth.provider(self, settings.auth)
+  if not provider then
+    self:close()
+    return nil, err, einfo
+  end
+  self._auth = provider
   return self
 end
 
@@ -156,30 +163,31 @@ local function http_failure(self, status, headers, body, attempts, secrets)
   return errors.fail("http", msg, info)
 end
 
--- Sends one API request, with the retries API.md describes. Returns the
--- decoded body (true when there is none) and meta, or nil, message, info.
--- `secrets` are extra strings (e.g. an authorization_header being set) to
--- scrub from anything the server echoes back.
-function Client:_send(method, path, query, body, secrets, extra_headers, anonymous)
-  if not self._session then error("attempt to use a closed client", 3) end
-  local headers = { "Accept: application/json" }
-  if not anonymous then headers[#headers + 1] = "Authorization: " .. self._authorization() end
-  if body then headers[#headers + 1] = "Content-Type: application/json" end
-  for _, h in ipairs(extra_headers or {}) do headers[#headers + 1] = h end
+-- One exchange with the retries API.md describes. prepare() builds each
+-- attempt's headers and body afresh (a DPoP proof or a client assertion is
+-- single-use) and may fail with nil, message, info. Returns status, headers,
+-- body, attempts, or nil, message, info.
+function Client:_exchange(method, url, prepare, secrets)
+  if not self._session then error("attempt to use a closed client", 4) end
   local request = {
-    method = method, url = self.org .. path .. encode_query(query), headers = headers,
-    body = body, timeout = self.timeout, connect_timeout = self.connect_timeout,
+    method = method, url = url, timeout = self.timeout, connect_timeout = self.connect_timeout,
     max_body = self.max_body, ca_file = self.ca_file, proxy = self.proxy,
     user_agent = self.user_agent,
   }
-  local n = #headers
-  local attempt, status, rheaders, rbody = 0, nil, nil, nil
+  local retry_headers = {}
+  local attempt = 0
   while true do
     attempt = attempt + 1
-    local kind, message, reached
-    status, kind, message, reached = self._session:perform(request)
+    local headers, body, info = prepare()
+    if not headers then
+      info.attempts = attempt
+      return nil, body, info
+    end
+    for _, h in ipairs(retry_headers) do headers[#headers + 1] = h end
+    request.headers, request.body = headers, body
+    local status, kind, message, reached = self._session:perform(request)
     if status then
-      rheaders, rbody = kind, message
+      local rheaders = kind
       local wait
       if attempt <= self.retries then
         if status == 429 then
@@ -189,14 +197,14 @@ function Client:_send(method, path, query, body, secrets, extra_headers, anonymo
           wait = backoff(self, attempt)
         end
       end
-      if not wait then break end
+      if not wait then return status, rheaders, message, attempt end
       -- Okta's retry headers say which rate-limited request this repeats.
-      for i = #headers, n + 1, -1 do headers[i] = nil end
+      retry_headers = {}
       if status == 429 then
         if rheaders["x-okta-request-id"] then
-          headers[#headers + 1] = "X-Okta-Retry-For: " .. rheaders["x-okta-request-id"]
+          retry_headers[1] = "X-Okta-Retry-For: " .. rheaders["x-okta-request-id"]
         end
-        headers[#headers + 1] = "X-Okta-Retry-Count: " .. attempt
+        retry_headers[#retry_headers + 1] = "X-Okta-Retry-Count: " .. attempt
       end
       http.sleep(wait)
     else
@@ -209,6 +217,31 @@ function Client:_send(method, path, query, body, secrets, extra_headers, anonymo
       http.sleep(backoff(self, attempt))
     end
   end
+end
+
+-- Sends one API request. Returns the decoded body (true when there is
+-- none) and meta, or nil, message, info. `secrets` are extra strings (e.g.
+-- an authorization_header being set) to scrub from anything the server
+-- echoes back.
+function Client:_send(method, path, query, body, secrets, extra_headers, anonymous)
+  local url = self.org .. path .. encode_query(query)
+  local provider = not anonymous and self._auth
+  local function prepare()
+    local headers = { "Accept: application/json" }
+    if body then headers[#headers + 1] = "Content-Type: application/json" end
+    for _, h in ipairs(extra_headers or {}) do headers[#headers + 1] = h end
+    if provider then
+      local ok, msg, info = provider:sign(headers, method, url)
+      if not ok then return nil, msg, info end
+    end
+    return headers, body
+  end
+  local status, rheaders, rbody, attempt = self:_exchange(method, url, prepare, secrets)
+  -- One renewal for a 401: a new token, or the DPoP nonce asked for.
+  if status == 401 and provider and provider:renew(rheaders) then
+    status, rheaders, rbody, attempt = self:_exchange(method, url, prepare, secrets)
+  end
+  if not status then return nil, rheaders, rbody end
 
   local meta = { status = status, headers = rheaders, request_id = rheaders["x-okta-request-id"] }
   if status < 200 or status > 299 then

@@ -12,7 +12,23 @@ local OPTIONS = {
   user_agent = "string", ca_file = "string", proxy = "string",
 }
 
-local AUTH_FIELDS = { type = "string", token = "string" }
+local AUTH_FIELDS = {
+  type = "string", token = "string", client_id = "string", private_key = "string",
+  key_file = "string", passphrase = "string", key_id = "string", scopes = "table",
+  dpop = "boolean|string", client_secret = "string", refresh_token = "string",
+  client_auth = "string",
+}
+
+-- Which auth fields each type takes, and which of them it needs.
+local AUTH_TYPES = {
+  bearer = { needs = { "token" }, takes = {} },
+  private_key_jwt = { needs = { "client_id" },
+                      takes = { "private_key", "key_file", "passphrase", "key_id", "scopes", "dpop" } },
+  refresh_token = { needs = { "client_id", "client_secret", "refresh_token" },
+                    takes = { "scopes", "client_auth" } },
+}
+
+local DEFAULT_SCOPES = { "ssf.read", "ssf.manage" }
 
 local DEFAULTS = {
   timeout = 30, connect_timeout = 10, retries = 2,
@@ -25,7 +41,7 @@ local function check_fields(t, types, what, level)
     if want == nil then
       error(("bad argument #1 to 'client' (unknown option '%s%s')"):format(what, tostring(k)), level)
     end
-    if type(v) ~= want then
+    if not ("|" .. want .. "|"):find("|" .. type(v) .. "|", 1, true) then
       error(("bad argument #1 to 'client' (option '%s%s' must be a %s, got %s)")
         :format(what, k, want, type(v)), level)
     end
@@ -73,26 +89,148 @@ function config.check_subdomain(s)
   return "https://" .. s:lower() .. ".okta.com"
 end
 
-local function resolve_auth(auth, getenv)
-  if auth == nil then
-    local mode = getenv("OKTA_CLIENT_AUTHORIZATIONMODE")
-    if mode and mode ~= "" and mode:lower() ~= "bearer" then
-      return fail("OKTA_CLIENT_AUTHORIZATIONMODE: only 'Bearer' is supported")
+-- Checks an auth table (from options, or built from the SDK settings) and
+-- fills in defaults. `where` names its origin in messages.
+local function check_auth(a, where)
+  local spec = AUTH_TYPES[a.type]
+  if not spec then
+    return fail(("%s.type %s is not supported (use \"bearer\", \"private_key_jwt\" or \"refresh_token\")")
+      :format(where, a.type and ("'" .. tostring(a.type) .. "'") or "is missing and"))
+  end
+  local allowed = { type = true }
+  for _, k in ipairs(spec.needs) do
+    allowed[k] = true
+    if a[k] == nil or a[k] == "" then return fail(("%s.%s is required for %s"):format(where, k, a.type)) end
+  end
+  for _, k in ipairs(spec.takes) do allowed[k] = true end
+  for k in pairs(a) do
+    if not allowed[k] then return fail(("%s.%s does not apply to %s"):format(where, k, a.type)) end
+  end
+  local out = {}
+  for k, v in pairs(a) do out[k] = v end
+  if a.type == "bearer" and a.token:find("[%c ]") then
+    return fail(where .. ".token must be an access token without spaces or control characters")
+  end
+  if a.type == "private_key_jwt" then
+    if (a.private_key == nil) == (a.key_file == nil) then
+      return fail(("%s needs exactly one of private_key and key_file"):format(where))
     end
-    local token = getenv("OKTA_CLIENT_TOKEN")
-    if not token or token == "" then
-      return fail("no credentials: set auth = {type = \"bearer\", token = ...} or OKTA_CLIENT_TOKEN")
+    if out.dpop == nil then out.dpop = "auto" end
+    if out.dpop ~= true and out.dpop ~= false and out.dpop ~= "auto" then
+      return fail(where .. ".dpop must be \"auto\", true or false")
     end
-    return { type = "bearer", token = token }
   end
-  if auth.type ~= "bearer" then
-    return fail(("auth.type %s is not supported (use \"bearer\")")
-      :format(auth.type and ("'" .. auth.type .. "'") or "is missing and"))
+  if a.type == "refresh_token" then
+    out.client_auth = out.client_auth or "basic"
+    if out.client_auth ~= "basic" and out.client_auth ~= "post" then
+      return fail(where .. ".client_auth must be \"basic\" or \"post\"")
+    end
   end
-  if not auth.token or auth.token == "" or auth.token:find("[%c ]") then
-    return fail("auth.token must be a non-empty access token without spaces or control characters")
+  if a.type ~= "bearer" then
+    out.scopes = out.scopes or DEFAULT_SCOPES
+    if #out.scopes == 0 then return fail(where .. ".scopes must list at least one scope") end
+    for _, sc in ipairs(out.scopes) do
+      -- RFC 6749 scope tokens: printable ASCII but space, '"' and '\'.
+      if type(sc) ~= "string" or sc == "" or sc:find('[^!-~]') or sc:find('["\\]') then
+        return fail(where .. ".scopes must be a list of scope names")
+      end
+    end
   end
-  return { type = "bearer", token = auth.token }
+  return out
+end
+
+-- The settings Okta's SDKs read, as ssflua reads them: ~/.okta/okta.yaml,
+-- overridden by ./okta.yaml, overridden by the environment. Each value
+-- remembers where it came from, for error messages.
+local SDK_KEYS = {
+  orgUrl = "OKTA_CLIENT_ORGURL", authorizationMode = "OKTA_CLIENT_AUTHORIZATIONMODE",
+  token = "OKTA_CLIENT_TOKEN", clientId = "OKTA_CLIENT_CLIENTID", scopes = "OKTA_CLIENT_SCOPES",
+  privateKey = "OKTA_CLIENT_PRIVATEKEY", privateKeyId = "OKTA_CLIENT_PRIVATEKEYID",
+}
+local ENV_ALIASES = { OKTA_CLIENT_KEYID = "privateKeyId" }
+
+local function split_scopes(s)
+  local list = {}
+  for sc in s:gmatch("[^,%s]+") do list[#list + 1] = sc end
+  return list
+end
+
+local function read_yaml(path, into, from)
+  local f = io.open(path, "rb")
+  if not f then return true end
+  local text = f:read("a")
+  f:close()
+  local ok, lyaml = pcall(require, "lyaml")
+  if not ok then
+    return fail(path .. ": reading okta.yaml needs the lyaml module (Debian package lua-yaml)")
+  end
+  local parsed, doc = pcall(lyaml.load, text)
+  if not parsed then
+    return fail(("%s is not valid YAML: %s"):format(path, tostring(doc):match("[^\n]*")))
+  end
+  local c = type(doc) == "table" and type(doc.okta) == "table" and doc.okta.client
+  if c == nil then return true end
+  if type(c) ~= "table" then return fail(path .. ": okta.client must be a mapping") end
+  for k, v in pairs(c) do
+    local name = ("%s: okta.client.%s"):format(path, tostring(k))
+    if not SDK_KEYS[k] then return fail("unknown setting " .. name) end
+    if k == "scopes" then
+      if type(v) == "string" then v = split_scopes(v) end
+      if type(v) ~= "table" then return fail(name .. " must be a list") end
+    elseif type(v) ~= "string" then
+      return fail(name .. " must be a string")
+    end
+    into[k], from[k] = v, name
+  end
+  return true
+end
+
+local function sdk_settings(getenv)
+  local into, from = {}, {}
+  local home = getenv("HOME")
+  for _, path in ipairs { home and (home .. "/.okta/okta.yaml"), "okta.yaml" } do
+    local ok, msg, info = read_yaml(path, into, from)
+    if not ok then return nil, msg, info end
+  end
+  for key, var in pairs(SDK_KEYS) do
+    local v = getenv(var)
+    if v and v ~= "" then into[key], from[key] = v, var end
+  end
+  for var, key in pairs(ENV_ALIASES) do
+    local v = getenv(var)
+    if v and v ~= "" and from[key] ~= SDK_KEYS[key] then into[key], from[key] = v, var end
+  end
+  if type(into.scopes) == "string" then into.scopes = split_scopes(into.scopes) end
+  return into, from
+end
+
+local SDK_WHERE = "auth (from OKTA_CLIENT_* or okta.yaml)"
+
+-- The auth table the SDK settings describe, or nil when they name none.
+local function sdk_auth(sdk, from)
+  local mode = sdk.authorizationMode
+  if mode == nil then
+    if sdk.privateKey and sdk.token then
+      return fail(("both %s and %s are set: choose one with OKTA_CLIENT_AUTHORIZATIONMODE")
+        :format(from.token, from.privateKey))
+    end
+    mode = sdk.privateKey and "privatekey" or sdk.token and "bearer" or nil
+    if not mode then return nil end
+  end
+  mode = mode:lower()
+  if mode == "bearer" then
+    if not sdk.token then return fail(from.authorizationMode .. " is Bearer but no token is set (OKTA_CLIENT_TOKEN)") end
+    return { type = "bearer", token = sdk.token }, SDK_WHERE
+  elseif mode == "privatekey" then
+    if not sdk.clientId then return fail("PrivateKey mode needs a client id (OKTA_CLIENT_CLIENTID)") end
+    if not sdk.privateKey then return fail("PrivateKey mode needs a key (OKTA_CLIENT_PRIVATEKEY)") end
+    local pem = sdk.privateKey:find("-----BEGIN", 1, true) and sdk.privateKey or nil
+    return { type = "private_key_jwt", client_id = sdk.clientId, private_key = pem,
+             key_file = not pem and sdk.privateKey or nil, key_id = sdk.privateKeyId,
+             scopes = sdk.scopes }, SDK_WHERE
+  end
+  return fail(("%s: authorization mode '%s' is not supported (use Bearer or PrivateKey)")
+    :format(from.authorizationMode, sdk.authorizationMode))
 end
 
 --- Validates opts (raising on misuse) and returns the resolved settings,
@@ -122,25 +260,41 @@ function config.resolve(opts, parse_url, getenv, level)
   end
   settings.user_agent, settings.ca_file, settings.proxy = opts.user_agent, opts.ca_file, opts.proxy
 
+  local sdk, from = {}, {}
+  if not (opts.org or opts.subdomain) or not opts.auth then
+    local info
+    sdk, from, info = sdk_settings(getenv)
+    if not sdk then return nil, from, info end
+  end
+
   local org, err
   if opts.org and opts.subdomain then
     return fail("give either org or subdomain, not both")
   elseif opts.subdomain then
     org, err = config.check_subdomain(opts.subdomain)
   else
-    local url = opts.org or getenv("OKTA_CLIENT_ORGURL")
+    local url = opts.org or sdk.orgUrl
     if not url or url == "" then
       return fail("no Okta org configured: pass org = \"https://<org>.okta.com\" or set OKTA_CLIENT_ORGURL")
     end
     org, err = config.check_org(url, parse_url)
-    if err and not opts.org then err = "OKTA_CLIENT_ORGURL: " .. err end
+    if err and not opts.org then err = from.orgUrl .. ": " .. err end
   end
   if not org then return fail(err) end
   settings.org = org
 
-  local auth, msg, info = resolve_auth(opts.auth, getenv)
-  if not auth then return nil, msg, info end
-  settings.auth = auth
+  local a, where = opts.auth, "auth"
+  if not a then
+    local info
+    a, where, info = sdk_auth(sdk, from)
+    if not a and info then return nil, where, info end
+    if not a then
+      return fail("no credentials: pass auth = {...} or set OKTA_CLIENT_TOKEN, or OKTA_CLIENT_CLIENTID and OKTA_CLIENT_PRIVATEKEY")
+    end
+  end
+  local checked, msg, info = check_auth(a, where)
+  if not checked then return nil, msg, info end
+  settings.auth = checked
   return settings
 end
 
