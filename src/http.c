@@ -17,6 +17,7 @@
  *           reached: false when the request cannot have reached the server
  *   session:close()            (also __close and __gc; idempotent)
  *   http.sleep(seconds)        (returns early on a signal, so Ctrl-C works)
+ *   http.now()                 -> seconds on a monotonic clock (for timing)
  *
  * libcurl callbacks only fill C buffers and read a C flag; no Lua runs while
  * libcurl is on the stack, so no error can longjmp through it.
@@ -227,11 +228,12 @@ static int push_failure(lua_State *L, const char *kind, const char *msg, int rea
 static int fail_transfer(lua_State *L, session *s, CURLcode rc, double timeout,
 			 double connect_timeout)
 {
-	curl_off_t pretransfer = 0, connected = 0;
-	curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-	curl_easy_getinfo(s->easy, CURLINFO_CONNECT_TIME_T, &connected);
-	/* Until the transfer phase starts, no byte of the request was sent. */
-	int reached = pretransfer > 0;
+	/* Bytes of request sent: zero means the server cannot have seen it,
+	 * which also tells a connect timeout from a slow answer (the connect
+	 * time is zero on a reused connection, so it cannot). */
+	long sent = 0;
+	curl_easy_getinfo(s->easy, CURLINFO_REQUEST_SIZE, &sent);
+	int reached = sent > 0;
 	const char *detail = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
 
 	if (s->body_too_big) {
@@ -242,7 +244,7 @@ static int fail_transfer(lua_State *L, session *s, CURLcode rc, double timeout,
 	if (s->head_too_big)
 		return push_failure(L, "transport", "response headers exceed 256 KiB", 1);
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		if (connected == 0)
+		if (!reached)
 			lua_pushfstring(L, "connect timeout after %f s: %s", connect_timeout, detail);
 		else
 			lua_pushfstring(L, "timeout after %f s: %s", timeout, detail);
@@ -456,6 +458,14 @@ static int l_sleep(lua_State *L)
 	return 0;
 }
 
+static int l_now(lua_State *L)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+	return 1;
+}
+
 static int l_versions(lua_State *L)
 {
 	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
@@ -479,6 +489,7 @@ int luaopen_ssf_http(lua_State *L)
 		{ "parse_url", l_parse_url },
 		{ "versions", l_versions },
 		{ "sleep", l_sleep },
+		{ "now", l_now },
 		{ NULL, NULL },
 	};
 	/* Thread-safe since libcurl 7.84; repeated calls are reference counted. */

@@ -35,14 +35,28 @@ function Client.new(opts)
     user_agent = settings.user_agent or ("ssflua/" .. VERSION),
     ca_file = settings.ca_file,
     proxy = settings.proxy,
+    debug = settings.debug,
     _session = http.session(),
   }, Client)
   -- Credentials live only in the provider's closures, so printing or
   -- walking the client table cannot reveal them.
   local provider
+  -- Receiver credentials this client has sent: a server may echo one in
+  -- the answer to a later request, not just the one that carried it.
+  local sent = {}
+  self._remember = function(secrets)
+    for _, v in ipairs(secrets or {}) do
+      if not sent[v] and #sent < 64 then
+        sent[v] = true
+        sent[#sent + 1] = v
+      end
+    end
+  end
   self._redact = function(s, extra)
     local secrets = provider and provider.secrets() or {}
-    for _, v in ipairs(extra or {}) do secrets[#secrets + 1] = v end
+    for _, list in ipairs { extra or {}, sent } do
+      for _, v in ipairs(list) do secrets[#secrets + 1] = v end
+    end
     return errors.redact(s, secrets)
   end
   local err, einfo
@@ -133,9 +147,12 @@ end
 
 -- Turns a non-2xx answer into nil, message, info.
 local function http_failure(self, status, headers, body, attempts, secrets)
+  -- A server may echo a credential in any header (a Location, a challenge).
+  local scrubbed = {}
+  for k, v in pairs(headers) do scrubbed[k] = self._redact(v, secrets) end
   local info = {
     status = status,
-    headers = headers,
+    headers = scrubbed,
     request_id = headers["x-okta-request-id"],
     attempts = attempts,
   }
@@ -185,7 +202,14 @@ function Client:_exchange(method, url, prepare, secrets)
     end
     for _, h in ipairs(retry_headers) do headers[#headers + 1] = h end
     request.headers, request.body = headers, body
+    local started = self.debug and http.now()
     local status, kind, message, reached = self._session:perform(request)
+    if started then
+      -- Method, URL, outcome and timing only: headers and bodies, where
+      -- credentials travel, are never written.
+      io.stderr:write(self._redact(("ssf: %s %s -> %s in %.1f ms (attempt %d)\n"):format(method, url,
+        status and tostring(status) or (kind .. ": " .. message), (http.now() - started) * 1000, attempt), secrets))
+    end
     if status then
       local rheaders = kind
       local wait
@@ -198,6 +222,7 @@ function Client:_exchange(method, url, prepare, secrets)
         end
       end
       if not wait then return status, rheaders, message, attempt end
+      if self.debug then io.stderr:write(("ssf: HTTP %d, waiting %.2f s to retry\n"):format(status, wait)) end
       -- Okta's retry headers say which rate-limited request this repeats.
       retry_headers = {}
       if status == 429 then
@@ -214,7 +239,9 @@ function Client:_exchange(method, url, prepare, secrets)
       if not retry then
         return errors.fail(kind, self._redact(message, secrets), { attempts = attempt })
       end
-      http.sleep(backoff(self, attempt))
+      local wait = backoff(self, attempt)
+      if self.debug then io.stderr:write(("ssf: %s, waiting %.2f s to retry\n"):format(kind, wait)) end
+      http.sleep(wait)
     end
   end
 end
@@ -224,6 +251,7 @@ end
 -- an authorization_header being set) to scrub from anything the server
 -- echoes back.
 function Client:_send(method, path, query, body, secrets, extra_headers, anonymous)
+  self._remember(secrets)
   local url = self.org .. path .. encode_query(query)
   local provider = not anonymous and self._auth
   local function prepare()

@@ -9,7 +9,7 @@ local OPTIONS = {
   org = "string", subdomain = "string", auth = "table",
   timeout = "number", connect_timeout = "number", retries = "number",
   max_body = "number", max_backoff = "number",
-  user_agent = "string", ca_file = "string", proxy = "string",
+  user_agent = "string", ca_file = "string", proxy = "string", debug = "boolean",
 }
 
 local AUTH_FIELDS = {
@@ -259,6 +259,12 @@ function config.resolve(opts, parse_url, getenv, level)
     return fail("options 'timeout', 'connect_timeout' and 'max_body' must be greater than 0")
   end
   settings.user_agent, settings.ca_file, settings.proxy = opts.user_agent, opts.ca_file, opts.proxy
+  if opts.debug ~= nil then
+    settings.debug = opts.debug
+  else
+    local d = getenv("SSF_DEBUG")
+    settings.debug = d ~= nil and d ~= "" and d ~= "0"
+  end
 
   local sdk, from = {}, {}
   if not (opts.org or opts.subdomain) or not opts.auth then

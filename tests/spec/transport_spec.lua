@@ -217,3 +217,42 @@ describe("transport failures", function()
     assert.matches("interrupted", text)
   end)
 end)
+
+describe("secrets across the fault matrix", function()
+  it("appear in no message, info field or debug line", function()
+    local f = fake.start()
+    local token = "tok-CANARY-7d1e4b9a02"
+    local header = "Splunk CANARY-HDR-44c0e1"
+    f:call("POST", "tokens", { token = token, client_id = "0oacanary", scopes = { "ssf.read", "ssf.manage" } })
+    local script = ([[
+      local ssf = require "ssf"
+      local c = assert(ssf.client { org = %q, auth = { type = "bearer", token = %q },
+                                   retries = 1, max_backoff = 0.05, timeout = 0.5, max_body = 500 })
+      local out = {}
+      local cfg = { delivery = { method = ssf.PUSH, endpoint_url = "not a uri", authorization_header = %q },
+                    events_requested = { ssf.events.SESSION_REVOKED } }
+      for i = 1, 12 do
+        local v, msg, info
+        if i %% 2 == 0 then v, msg, info = c:create_stream(cfg) else v, msg, info = c:streams() end
+        out[#out + 1] = tostring(msg) .. " " .. ssf.json.encode(info or {})
+      end
+      print(table.concat(out, "\n"))
+    ]]):format(f.url, token, header)
+    local Hdr = { ["Content-Type"] = "application/json" }
+    f:faults {
+      { status = 429, headers = { ["X-Rate-Limit-Reset"] = "0" }, body = { errorSummary = token } },
+      { status = 429, headers = { ["X-Rate-Limit-Reset"] = "0" } },
+      { status = 503, body = "Bearer " .. token }, { status = 500, body = { errorSummary = header } },
+      { action = "reset" }, { action = "hang" }, { action = "truncate" },
+      { status = 200, headers = Hdr, body = '{"a":' }, { status = 200, headers = Hdr, body = ("x"):rep(600) },
+      { status = 302, headers = { Location = "http://127.0.0.2:1/?t=" .. token } },
+    }
+    local code, out, err = env.ssflua("-e " .. env.q(script), { SSF_DEBUG = "1" })
+    f:stop()
+    assert.are.equal(0, code, err)
+    assert.matches("ssf: GET http://127%.0%.0%.1:%d+/api/v1/ssf/stream %-> 429", err)
+    assert.matches("waiting", err)
+    assert.is_truthy(out:find("REDACTED", 1, true), out)
+    assert.is_nil((out .. err):find("CANARY", 1, true), out .. err)
+  end)
+end)
