@@ -125,6 +125,23 @@ describe("transport failures", function()
     assert.matches("onnect", msg)
   end)
 
+  it("times out a connect that never completes, retrying even a POST", function()
+    local url, pid, log = fake.spawn(env.q(env.build .. "/tests/blackhole") .. " 30", "listening (http://%S+)")
+    local c = assert(ssf.client { org = url, auth = { type = "bearer", token = "tok-rw" },
+                                 connect_timeout = 0.3, retries = 1, max_backoff = 0.01 })
+    local t0 = clock()
+    local v, msg, info = c:verify_stream("esc1")
+    local elapsed = clock() - t0
+    c:close()
+    os.execute("kill " .. pid)
+    os.remove(log)
+    assert.is_nil(v)
+    assert.are.equal("timeout", info.kind)
+    assert.are.equal(2, info.attempts)
+    assert.matches("^connect timeout after 0%.3 s", msg)
+    assert.is_true(elapsed < 3, "took " .. elapsed)
+  end)
+
   it("times out a response that never comes, with kind timeout", function()
     f:faults { { action = "hang" } }
     local c = f:client(nil, { timeout = 0.5, retries = 0 })
