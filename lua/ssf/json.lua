@@ -130,6 +130,9 @@ function json.decode(s)
   if type(s) ~= "string" then
     error(("bad argument #1 to 'decode' (string expected, got %s)"):format(type(s)), 2)
   end
+  -- cjson stops at a NUL byte and ignores what follows; raw NUL is never
+  -- valid JSON (not even inside a string), so such text is refused whole.
+  if s:find("\0", 1, true) then return nil, "malformed JSON: NUL byte in the text" end
   local v, err = codec.decode(placehold_text(s))
   if v == nil and err then return nil, "malformed JSON: " .. err end
   mark_arrays(v)
