@@ -1,7 +1,8 @@
 #!/bin/sh
 # The one command: install what is missing, build with warnings as errors,
 # and run every test. With --sanitize, the same in build-asan/ under
-# AddressSanitizer and UndefinedBehaviorSanitizer.
+# AddressSanitizer and UndefinedBehaviorSanitizer; with --valgrind, the
+# same under valgrind memcheck (any error or leak fails).
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -21,4 +22,8 @@ fi
 sh scripts/dev/deps.sh
 cmake -S . -B "$dir" $flags >/dev/null
 cmake --build "$dir" -j2
-ctest --test-dir "$dir" --output-on-failure -j2
+if [ "${1:-}" = "--valgrind" ]; then
+  ctest --test-dir "$dir" --output-on-failure -j2 -T memcheck
+else
+  ctest --test-dir "$dir" --output-on-failure -j2
+fi
