@@ -140,6 +140,12 @@ function Client:verify_stream(stream_id, state)
     json.encode { stream_id = stream_id, state = state })
 end
 
+--- Proof of delivery through a receiver (lua/ssf/confirm.lua, loaded on
+--- first use).
+function Client:confirm_stream(stream_id, rx, opts)
+  return require("ssf.confirm")(self, stream_id, rx, opts)
+end
+
 local REQUEST_FIELDS = { method = "string", path = "string", query = "table",
                          json = true, headers = "table" }
 
