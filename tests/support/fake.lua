@@ -44,6 +44,15 @@ function fake.start()
   return self
 end
 
+--- Runs tests/fake/jose-peer.mjs (npm jose, independent of ssf.jose) on
+--- spec and returns its result: {jwks=, public=, sets=, verified=}.
+function fake.jose_peer(spec)
+  local code, out, err = env.run("node " .. env.q(env.root .. "/tests/fake/jose-peer.mjs"),
+    ssf.json.encode(spec))
+  assert(code == 0, "jose-peer.mjs failed: " .. err)
+  return assert(ssf.json.decode(out))
+end
+
 function Fake:call(method, path, body)
   return assert(self.control:request { method = method, path = "/__fake/" .. path, json = body })
 end
