@@ -207,39 +207,39 @@ static size_t bn_param(const EVP_PKEY *pkey, const char *name, unsigned char *ou
 	return len;
 }
 
+/* The public members of each kind of key: the JWK names and the OpenSSL
+ * parameters they come from (RFC 7518 §6.2.1 and §6.3.1). EC coordinates
+ * have a fixed width; RSA numbers are written in their minimal length. */
+static const struct jwk_members {
+	const char *kty, *crv;
+	const char *a, *a_param, *b, *b_param;
+	int width;
+} MEMBERS[] = {
+	[RS256] = { "RSA", NULL, "n", OSSL_PKEY_PARAM_RSA_N, "e", OSSL_PKEY_PARAM_RSA_E, 0 },
+	[ES256] = { "EC", "P-256", "x", OSSL_PKEY_PARAM_EC_PUB_X, "y", OSSL_PKEY_PARAM_EC_PUB_Y, 32 },
+};
+
 /* Only the public members, so the table can be published as a JWK. */
 static int key_public_jwk(lua_State *L)
 {
 	key *k = check_key(L);
+	const struct jwk_members *m = &MEMBERS[k->alg];
 	unsigned char a[SSF_RSA_MAX_BYTES], b[SSF_RSA_MAX_BYTES];
-	size_t alen, blen;
-	if (k->alg == RS256) {
-		alen = bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_N, a, sizeof a, 0);
-		blen = bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_E, b, sizeof b, 0);
-	} else {
-		alen = bn_param(k->pkey, OSSL_PKEY_PARAM_EC_PUB_X, a, sizeof a, 32);
-		blen = bn_param(k->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, b, sizeof b, 32);
-	}
+	size_t alen = bn_param(k->pkey, m->a_param, a, sizeof a, m->width);
+	size_t blen = bn_param(k->pkey, m->b_param, b, sizeof b, m->width);
 	if (alen == 0 || blen == 0)
 		return luaL_error(L, "cannot read the public half of the %s key", ALG_NAMES[k->alg]);
 	lua_createtable(L, 0, 4);
-	if (k->alg == RS256) {
-		lua_pushliteral(L, "RSA");
-		lua_setfield(L, -2, "kty");
-		ssf_jose_push_b64url(L, a, alen);
-		lua_setfield(L, -2, "n");
-		ssf_jose_push_b64url(L, b, blen);
-		lua_setfield(L, -2, "e");
-	} else {
-		lua_pushliteral(L, "EC");
-		lua_setfield(L, -2, "kty");
-		lua_pushliteral(L, "P-256");
+	lua_pushstring(L, m->kty);
+	lua_setfield(L, -2, "kty");
+	if (m->crv) {
+		lua_pushstring(L, m->crv);
 		lua_setfield(L, -2, "crv");
-		ssf_jose_push_b64url(L, a, alen);
-		lua_setfield(L, -2, "x");
-		ssf_jose_push_b64url(L, b, blen);
-		lua_setfield(L, -2, "y");
 	}
+	ssf_jose_push_b64url(L, a, alen);
+	lua_setfield(L, -2, m->a);
+	ssf_jose_push_b64url(L, b, blen);
+	lua_setfield(L, -2, m->b);
 	return 1;
 }
 
