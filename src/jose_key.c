@@ -1,6 +1,5 @@
 /* Private keys for signing: loaded from PEM or generated, held only in C.
  * Lua sees an opaque userdata that can sign and show its public half. */
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,7 +7,6 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 
 #include <lauxlib.h>
