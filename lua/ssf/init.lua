@@ -10,6 +10,7 @@ local ssf = {
   array = json.array,
   json = { encode = json.encode, decode = json.decode, null = json.null, array = json.array },
   events = require "ssf.events",
+  set = require "ssf.set", -- loads libcrypto only when first used
   -- Delivery methods Okta accepts (push only).
   PUSH = "urn:ietf:rfc:8935",
   RISC_PUSH = "https://schemas.openid.net/secevent/risc/delivery-method/push",

@@ -44,6 +44,42 @@ function fake.start()
   return self
 end
 
+--- Runs tests/fake/jose-peer.mjs (npm jose, independent of ssf.jose) on
+--- spec and returns its result: {jwks=, public=, sets=, verified=}.
+function fake.jose_peer(spec)
+  local code, out, err = env.run("node " .. env.q(env.root .. "/tests/fake/jose-peer.mjs"),
+    ssf.json.encode(spec))
+  assert(code == 0, "jose-peer.mjs failed: " .. err)
+  return assert(ssf.json.decode(out))
+end
+
+--- Starts tests/fake/set-stub.mjs serving the JWKS in a file (rewrite it
+--- with stub:publish) and counting fetches and pushes (stub:count()).
+function fake.set_stub(jwks)
+  local file = os.tmpname()
+  local stub = { file = file }
+  function stub.publish(set)
+    local f = assert(io.open(file, "w"))
+    f:write(ssf.json.encode(set))
+    f:close()
+  end
+  stub.publish(jwks)
+  stub.url, stub.pid, stub.log = fake.spawn(("exec node %s %s")
+    :format(env.q(env.root .. "/tests/fake/set-stub.mjs"), env.q(file)), "listening (http://%S+)")
+  function stub.count()
+    local s <close> = http.session()
+    local status, _, body = s:perform { url = stub.url .. "/count" }
+    assert(status == 200, "set-stub /count failed")
+    return ssf.json.decode(body)
+  end
+  function stub.stop()
+    os.execute("kill " .. stub.pid .. " 2>/dev/null")
+    os.remove(stub.log)
+    os.remove(file)
+  end
+  return stub
+end
+
 function Fake:call(method, path, body)
   return assert(self.control:request { method = method, path = "/__fake/" .. path, json = body })
 end

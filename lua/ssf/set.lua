@@ -1,0 +1,401 @@
+-- Security Event Tokens (RFC 8417) as SSF profiles them: decode without
+-- checks, or verify signature, key, issuer, audience, age and shape.
+-- Rejections are nil, message, {kind = "set", err = <RFC 8935 code>}; the
+-- message says why in one line and quotes sender-chosen values only after
+-- stripping control bytes and cutting them short.
+--
+-- libcrypto (ssf.jose) and libcurl (ssf.http) are loaded on first use, so
+-- `require "ssf"` stays cheap.
+local Client = require "ssf.client"
+local config = require "ssf.config"
+local errors = require "ssf.errors"
+local json = require "ssf.json"
+
+local set = {}
+
+-- A SET is a few hundred bytes to a few KiB; anything far larger is refused
+-- before any decoding work.
+local MAX_TOKEN = 64 * 1024
+
+-- What each accepted alg needs as kty. Everything else is refused,
+-- including "none" and the HMAC algs: with an RSA or EC public key, HS*
+-- would let anyone who knows that public key forge SETs.
+local KEY_TYPE = { RS256 = "RSA", RS384 = "RSA", RS512 = "RSA", PS256 = "RSA", ES256 = "EC" }
+
+local DEFAULTS = { max_age = 300, skew = 60 }
+
+-- Fetched JWKS are kept this long; a refetch after it drops keys the
+-- transmitter has since withdrawn.
+local JWKS_TTL = 3600
+local FETCH = { timeout = 10, connect_timeout = 5, max_body = 256 * 1024 }
+local URL_CACHE_MAX = 32
+
+local jose
+local function crypto()
+  if not jose then jose = require "ssf.jose" end
+  return jose
+end
+
+local function reject(err, message)
+  return errors.fail("set", message, { err = err })
+end
+
+-- A sender-chosen value, fit for a one-line message.
+local function show(v)
+  if v == nil then return "none" end
+  if v == json.null then return "null" end
+  if type(v) == "number" then return ("%.14g"):format(v) end
+  if type(v) == "boolean" then return tostring(v) end
+  if type(v) == "table" then return json.is_array(v) and "a JSON array" or "a JSON object" end
+  local s = v:gsub("[%c\128-\255]", "?")
+  if #s > 64 then s = s:sub(1, 61) .. "..." end
+  return '"' .. s .. '"'
+end
+
+local function is_object(v)
+  return type(v) == "table" and not json.is_array(v)
+end
+
+local function json_object(part, what)
+  local text = crypto().b64url_decode(part)
+  if not text then return nil, what .. " is not valid base64url" end
+  local v = json.decode(text)
+  if not is_object(v) then return nil, what .. " is not a JSON object" end
+  return v
+end
+
+-- Splits a compact JWS and decodes its parts; nil, message if it is not one.
+local function parse(jwt)
+  if #jwt > MAX_TOKEN then
+    return nil, ("the SET is %d bytes, more than the %d accepted"):format(#jwt, MAX_TOKEN)
+  end
+  local h, p, s = jwt:match("^([^.]*)%.([^.]*)%.([^.]*)$")
+  if not h then
+    if select(2, jwt:gsub("%.", "")) == 4 then
+      return nil, "the SET is encrypted (JWE), which is not supported"
+    end
+    return nil, "the SET is not a JWT (three base64url parts separated by dots)"
+  end
+  local header, msg = json_object(h, "the JOSE header")
+  if not header then return nil, msg end
+  local claims
+  claims, msg = json_object(p, "the claims")
+  if not claims then return nil, msg end
+  local signature = crypto().b64url_decode(s)
+  if not signature then return nil, "the signature is not valid base64url" end
+  return { header = header, claims = claims, signing_input = h .. "." .. p, signature = signature }
+end
+
+--- ssf.set.decode(jwt) -> {header=, claims=, events=}: no signature or
+--- claim checks. Not a JWT: nil, message, {kind = "set", err = "invalid_request"}.
+function set.decode(jwt)
+  if type(jwt) ~= "string" then
+    error(("bad argument #1 to 'decode' (string expected, got %s)"):format(type(jwt)), 2)
+  end
+  local t, msg = parse(jwt)
+  if not t then return reject("invalid_request", msg) end
+  return { header = t.header, claims = t.claims, events = t.claims.events }
+end
+
+---------------------------------------------------------------- key sources
+
+local function fetch_jwks(url, client)
+  local http = require "ssf.http"
+  local u, err = http.parse_url(url)
+  if not u then return nil, "the JWKS URL is not valid (" .. err .. ")" end
+  -- Not echoed: the URL holds credentials.
+  if u.userinfo then return nil, "the JWKS URL must not contain a user name or password" end
+  if u.scheme ~= "https" and not (u.scheme == "http" and config.is_loopback(u.host)) then
+    return nil, "the JWKS URL must use https (plain http only for loopback hosts): " .. url
+  end
+  local session <close> = http.session()
+  local status, _, body = session:perform {
+    url = url,
+    headers = { "Accept: application/jwk-set+json, application/json" },
+    timeout = client and math.min(client.timeout, FETCH.timeout) or FETCH.timeout,
+    connect_timeout = client and math.min(client.connect_timeout, FETCH.connect_timeout)
+      or FETCH.connect_timeout,
+    max_body = FETCH.max_body,
+    ca_file = client and client.ca_file, proxy = client and client.proxy,
+    user_agent = client and client.user_agent,
+  }
+  if not status then -- then body is perform's message
+    return nil, ("cannot fetch the JWKS from %s: %s"):format(url, errors.redact(body))
+  end
+  if status ~= 200 then
+    return nil, ("the JWKS endpoint %s answered HTTP %d"):format(url, status)
+  end
+  local jwks = json.decode(body)
+  if not is_object(jwks) or type(jwks.keys) ~= "table" then
+    return nil, ("the JWKS from %s is not a JSON object with a keys array"):format(url)
+  end
+  return jwks
+end
+
+-- Per client: the metadata's issuer and jwks_uri, and the last JWKS fetched.
+-- Weak keys: a client that is dropped takes its cache with it.
+local client_cache = setmetatable({}, { __mode = "k" })
+-- Per URL: the last JWKS fetched.
+local url_cache, url_count = {}, 0
+
+local function fresh(entry)
+  return entry and entry.jwks and os.time() - entry.at < JWKS_TTL
+end
+
+-- A key source: keys(refetch) returns the JWKS (from the cache unless
+-- refetch is true or it expired) and whether it was fetched just now;
+-- on failure nil, message.
+local function client_source(client)
+  local src = { refreshable = true }
+  function src.keys(refetch)
+    local c = client_cache[client]
+    if not c then
+      local meta, msg = client:metadata()
+      if not meta then return nil, "cannot read the transmitter metadata: " .. msg end
+      if type(meta.jwks_uri) ~= "string" then
+        return nil, "the transmitter metadata has no jwks_uri"
+      end
+      c = { jwks_uri = meta.jwks_uri, issuer = type(meta.issuer) == "string" and meta.issuer or nil }
+      client_cache[client] = c
+    end
+    src.issuer = c.issuer
+    if not refetch and fresh(c) then return c.jwks, false end
+    local jwks, msg = fetch_jwks(c.jwks_uri, client)
+    if not jwks then return nil, msg end
+    c.jwks, c.at = jwks, os.time()
+    return jwks, true
+  end
+  return src
+end
+
+local function url_source(url)
+  local src = { refreshable = true }
+  function src.keys(refetch)
+    local c = url_cache[url]
+    if not refetch and fresh(c) then return c.jwks, false end
+    local jwks, msg = fetch_jwks(url)
+    if not jwks then return nil, msg end
+    if not c then
+      -- Bounded: a program that verifies against ever new URLs starts over.
+      if url_count >= URL_CACHE_MAX then url_cache, url_count = {}, 0 end
+      url_count = url_count + 1
+    end
+    url_cache[url] = { jwks = jwks, at = os.time() }
+    return jwks, true
+  end
+  return src
+end
+
+local function table_source(jwks)
+  return { keys = function() return jwks, false end }
+end
+
+---------------------------------------------------------------- options
+
+local function opt_error(msg)
+  error("bad argument #2 to 'verify' (" .. msg .. ")", 4)
+end
+
+local OPTIONS = { jwks = true, issuer = true, audience = true, max_age = true, skew = true }
+
+local function check_options(opts)
+  if type(opts) ~= "table" then opt_error("options table expected, got " .. type(opts)) end
+  for k in pairs(opts) do
+    if not OPTIONS[k] then opt_error("unknown option '" .. tostring(k) .. "'") end
+  end
+  local jwks, src = opts.jwks, nil
+  if getmetatable(jwks) == Client then
+    src = client_source(jwks)
+  elseif type(jwks) == "string" then
+    src = url_source(jwks)
+  elseif type(jwks) == "table" and type(jwks.keys) == "table" then
+    src = table_source(jwks)
+  else
+    opt_error("opts.jwks must be an ssf client, a JWKS URL or a JWKS table {keys = {...}}")
+  end
+  if opts.issuer ~= nil and (type(opts.issuer) ~= "string" or opts.issuer == "") then
+    opt_error("opts.issuer must be a non-empty string")
+  end
+  if opts.issuer == nil and getmetatable(jwks) ~= Client then
+    opt_error("opts.issuer is required unless opts.jwks is a client")
+  end
+  local aud = opts.audience
+  if type(aud) == "string" then aud = { aud } end
+  if type(aud) ~= "table" or #aud == 0 then
+    opt_error("opts.audience must be a string or a non-empty list of strings")
+  end
+  for _, a in ipairs(aud) do
+    if type(a) ~= "string" then opt_error("opts.audience must hold only strings") end
+  end
+  local limits = {}
+  for k, default in pairs(DEFAULTS) do
+    local v = opts[k]
+    if v ~= nil and (type(v) ~= "number" or v < 0 or v ~= v) then
+      opt_error("opts." .. k .. " must be a non-negative number of seconds")
+    end
+    limits[k] = v or default
+  end
+  return src, aud, limits
+end
+
+---------------------------------------------------------------- checks
+
+-- The media type "secevent+jwt", compared without regard to case and with
+-- or without its "application/" prefix, as RFC 7515 §4.1.9 and RFC 8725
+-- §3.11 describe typ.
+local function typ_ok(typ)
+  if type(typ) ~= "string" then return false end
+  typ = typ:lower()
+  return typ == "secevent+jwt" or typ == "application/secevent+jwt"
+end
+
+-- The key the header names: by kid, or the only key when it names none.
+-- Returns key or nil, message.
+local function find_key(jwks, alg, kid)
+  local keys = jwks.keys
+  if kid == nil then
+    if #keys == 1 and type(keys[1]) == "table" then return keys[1] end
+    return nil, ("the SET has no kid and the JWKS has %d keys"):format(#keys)
+  end
+  local first
+  for _, k in ipairs(keys) do
+    if type(k) == "table" and k.kid == kid then
+      if k.kty == KEY_TYPE[alg] then return k end
+      first = first or k
+    end
+  end
+  if first then return first end
+  return nil, ("no key with kid %s in the JWKS"):format(show(kid))
+end
+
+local function key_usable(key, alg)
+  local name = key.kid and "key " .. show(key.kid) or "the key"
+  if key.use ~= nil and key.use ~= "sig" then
+    return nil, ("%s is for use %s, not sig"):format(name, show(key.use))
+  end
+  if key.alg ~= nil and key.alg ~= alg then
+    return nil, ("%s is for alg %s, not %s"):format(name, show(key.alg), alg)
+  end
+  return true
+end
+
+-- Checks the header and the signature. Returns nothing on success, else the
+-- rejection triple. src.keys is called again, refetching, at most once.
+local function check_signature(t, src)
+  local header = t.header
+  if not typ_ok(header.typ) then
+    return reject("invalid_request", ("typ is %s, not secevent+jwt"):format(show(header.typ)))
+  end
+  if header.crit ~= nil then
+    return reject("invalid_request", "the header has crit, and no extension is supported")
+  end
+  local alg = header.alg
+  if not KEY_TYPE[alg] then
+    return reject("invalid_key", ("alg %s is not accepted (RS256, RS384, RS512, PS256 or ES256)")
+      :format(show(alg)))
+  end
+  local kid = header.kid
+  if kid ~= nil and type(kid) ~= "string" then
+    return reject("invalid_key", "kid is " .. show(kid) .. ", not a string")
+  end
+  local jwks, fetched = src.keys(false)
+  if not jwks then return reject("invalid_key", fetched) end
+  local key, msg = find_key(jwks, alg, kid)
+  -- A kid never seen may be a key the transmitter has just rotated in.
+  if not key and src.refreshable and not fetched then
+    jwks, fetched = src.keys(true)
+    if not jwks then return reject("invalid_key", fetched) end
+    key, msg = find_key(jwks, alg, kid)
+  end
+  if not key then return reject("invalid_key", msg) end
+  local ok
+  ok, msg = key_usable(key, alg)
+  if not ok then return reject("invalid_key", msg) end
+  ok, msg = crypto().verify(key, alg, t.signing_input, t.signature)
+  if not ok then
+    return reject("invalid_key", msg .. (kid and " (key " .. show(kid) .. ")" or ""))
+  end
+end
+
+local function audience_ok(aud, wanted)
+  local have = type(aud) == "string" and { aud } or (json.is_array(aud) and aud) or {}
+  for _, a in ipairs(have) do
+    for _, w in ipairs(wanted) do
+      if a == w then return true end
+    end
+  end
+  return false
+end
+
+-- The one event: its type URI and payload, or nil, message.
+local function the_event(events)
+  if not is_object(events) then return nil, "events is missing or not a JSON object" end
+  local n, event_type, event = 0, nil, nil
+  for k, v in pairs(events) do
+    n, event_type, event = n + 1, k, v
+  end
+  if n ~= 1 then return nil, ("events has %d members; an SSF SET carries exactly one"):format(n) end
+  if not is_object(event) then return nil, "the event payload is not a JSON object" end
+  return event_type, event
+end
+
+-- Checks the claims once the signature holds; returns the verified SET or
+-- the rejection triple.
+local function check_claims(t, issuer, audience, limits)
+  local claims = t.claims
+  if issuer == nil then
+    return reject("invalid_issuer", "the transmitter metadata has no issuer to compare iss with")
+  end
+  if claims.iss ~= issuer then
+    return reject("invalid_issuer", ("iss is %s, not %s"):format(show(claims.iss), show(issuer)))
+  end
+  if not audience_ok(claims.aud, audience) then
+    return reject("invalid_audience", ("aud %s does not name this receiver")
+      :format(type(claims.aud) == "string" and show(claims.aud) or "(a list)"))
+  end
+  local iat, now = claims.iat, os.time()
+  if type(iat) ~= "number" then
+    return reject("invalid_request", "iat is " .. show(iat) .. ", not a number")
+  end
+  if iat > now + limits.skew then
+    return reject("invalid_request", ("iat is %.0f s in the future"):format(iat - now))
+  end
+  if now - iat > limits.max_age then
+    return reject("invalid_request", ("the SET was issued %.0f s ago; max_age is %g s")
+      :format(now - iat, limits.max_age))
+  end
+  if claims.exp ~= nil then
+    return reject("invalid_request", "the SET has exp, which SSF forbids")
+  end
+  if type(claims.jti) ~= "string" or claims.jti == "" then
+    return reject("invalid_request", "jti is " .. show(claims.jti) .. ", not a non-empty string")
+  end
+  local event_type, event = the_event(claims.events)
+  if not event_type then return reject("invalid_request", event) end
+  -- SSF puts the subject in sub_id; Okta and older CAEP/RISC transmitters
+  -- put it in the event.
+  local subject = claims.sub_id
+  if subject == nil then subject = event.subject end
+  if not is_object(subject) then
+    return reject("invalid_request", "the SET has no subject (sub_id or the event's subject)")
+  end
+  return {
+    header = t.header, claims = claims, events = claims.events,
+    event_type = event_type, event = event, subject = subject,
+  }
+end
+
+--- ssf.set.verify(jwt, opts): see API.md and README.md.
+function set.verify(jwt, opts)
+  if type(jwt) ~= "string" then
+    error(("bad argument #1 to 'verify' (string expected, got %s)"):format(type(jwt)), 2)
+  end
+  local src, audience, limits = check_options(opts)
+  local t, msg = parse(jwt)
+  if not t then return reject("invalid_request", msg) end
+  local _, err, info = check_signature(t, src)
+  if err then return nil, err, info end
+  return check_claims(t, opts.issuer or src.issuer, audience, limits)
+end
+
+return set
