@@ -1,12 +1,13 @@
 // The org authorization server as far as ssflua meets it: registered clients, the token
-// endpoint (client_credentials with private_key_jwt, refresh_token with a client secret)
-// and the check of issued tokens on the SSF resource endpoints.
+// endpoint (client_credentials with private_key_jwt, refresh_token with a client secret,
+// DPoP binding and nonces) and the check of issued tokens on the SSF resource endpoints.
 // Knows nothing about sockets; server.mjs does the HTTP plumbing.
 //
 // Error descriptions that Okta is known to send are copied (e.g. "The client_assertion JWT
 // kid is invalid."); the others are written in the same style.
 import { randomBytes } from 'node:crypto';
 import { compactVerify } from 'jose';
+import { DpopError, DpopVerifier, htuForm, newNonce } from './dpop.mjs';
 import {
   ALGORITHMS, ReplayCache, algorithmFor, decodeUnverified, importPublicJwk, isFiniteNumber, nowSeconds,
 } from './jwt.mjs';
@@ -15,6 +16,7 @@ import { accessDenied, invalidToken } from './okta-errors.mjs';
 export const TOKEN_PATH = '/oauth2/v1/token';
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const GRANT_TYPES = ['client_credentials', 'refresh_token'];
+const DPOP_MODES = ['off', 'optional', 'required'];
 const MAX_ASSERTION_LIFETIME_S = 3600;
 const CLOCK_SKEW_S = 5; // how far in the future an assertion's iat may be
 const DEFAULT_TOKEN_TTL_S = 3600;
@@ -43,7 +45,8 @@ const invalidScope = (description) => new OAuthError(400, 'invalid_scope', descr
 
 // ---------------------------------------------------------------- client registration
 
-const CLIENT_KEYS = ['client_id', 'jwks', 'client_secret', 'scopes', 'token_ttl', 'refresh_token'];
+const CLIENT_KEYS = ['client_id', 'jwks', 'client_secret', 'scopes', 'token_ttl', 'dpop', 'resource_nonce',
+  'refresh_token'];
 const nonEmptyString = (v) => typeof v === 'string' && v !== '';
 
 // Validates a POST /__fake/clients body. Resolves to {client} or {problem} (a message for
@@ -53,7 +56,7 @@ export async function parseClient(body) {
   if (unknown.length) return { problem: `unknown keys: ${unknown.join(', ')}` };
   const {
     client_id: clientId, jwks, client_secret: secret, scopes, token_ttl: ttl = DEFAULT_TOKEN_TTL_S,
-    refresh_token: refreshToken,
+    dpop = 'off', resource_nonce: resourceNonce = false, refresh_token: refreshToken,
   } = body;
   if (!nonEmptyString(clientId)) return { problem: 'client_id must be a non-empty string' };
   if (!Array.isArray(scopes) || !scopes.every((s) => nonEmptyString(s) && !/\s/.test(s))) {
@@ -63,6 +66,8 @@ export async function parseClient(body) {
   if (!(Number.isInteger(ttl) && ttl >= 1 && ttl <= MAX_TOKEN_TTL_S)) {
     return { problem: `token_ttl must be an integer 1..${MAX_TOKEN_TTL_S}` };
   }
+  if (!DPOP_MODES.includes(dpop)) return { problem: `dpop must be one of ${DPOP_MODES.join(', ')}` };
+  if (typeof resourceNonce !== 'boolean') return { problem: 'resource_nonce must be a boolean' };
   if (refreshToken !== undefined && !(nonEmptyString(refreshToken) && /^\S+$/.test(refreshToken))) {
     return { problem: 'refresh_token must be a non-empty string without spaces' };
   }
@@ -92,6 +97,8 @@ export async function parseClient(body) {
       client_secret: secret,
       scopes: [...new Set(scopes)],
       token_ttl: ttl,
+      dpop,
+      resource_nonce: resourceNonce,
       refresh_token: refreshToken,
     },
   };
@@ -134,8 +141,8 @@ function parseBasic(authorization) {
 }
 
 export function parseAuthorization(value) {
-  const m = /^Bearer +(\S+) *$/i.exec(value ?? '');
-  return m ? { scheme: 'bearer', token: m[1] } : null;
+  const m = /^(Bearer|DPoP) +(\S+) *$/i.exec(value ?? '');
+  return m ? { scheme: m[1].toLowerCase(), token: m[2] } : null;
 }
 
 // ---------------------------------------------------------------- the authorization server
@@ -143,16 +150,24 @@ export function parseAuthorization(value) {
 export class AuthServer {
   constructor(baseUrl) {
     this.baseUrl = baseUrl;
+    this.dpop = new DpopVerifier();
     this.assertionJtis = new ReplayCache(MAX_REMEMBERED_JTIS);
     this.reset();
   }
 
   reset() {
     this.clients = new Map(); // client_id -> client (see parseClient)
-    this.issued = new Map(); // access token -> {client_id, scopes, expiresAt}
+    this.issued = new Map(); // access token -> {client_id, scopes, expiresAt, jkt, resourceNonce}
     this.refreshTokens = new Map(); // refresh token -> {client_id, scopes}
     this.tokenLog = [];
+    this.dpop.reset();
     this.assertionJtis.clear();
+    this.rotateNonces();
+  }
+
+  rotateNonces() {
+    this.nonces = { authorization_server: newNonce(), resource_server: newNonce() };
+    return { ...this.nonces };
   }
 
   // Registering a client_id again replaces it; its earlier refresh tokens stop working.
@@ -170,6 +185,8 @@ export class AuthServer {
       client_secret: client.client_secret !== undefined,
       scopes: client.scopes,
       token_ttl: client.token_ttl,
+      dpop: client.dpop,
+      resource_nonce: client.resource_nonce,
       refresh_token: client.refresh_token !== undefined,
     };
   }
@@ -181,8 +198,8 @@ export class AuthServer {
 
   // ------------------------------------------------------------ POST /oauth2/v1/token
 
-  // request: {contentType, body, authorization, tokenUrl (the URL the client called, which
-  // the assertion's aud must name)}.
+  // request: {contentType, body, authorization, proof (DPoP header), tokenUrl (the URL the
+  // client called, which the assertion's aud and the proof's htu must name)}.
   // Resolves to {status, body, headers}; OAuth failures are answers, not rejections.
   async token(request) {
     const entry = {
@@ -192,7 +209,9 @@ export class AuthServer {
       scope: null,
       client_auth: 'none',
       client_id: null,
+      dpop: request.proof !== undefined,
       assertion: null,
+      dpop_proof: decodeUnverified(request.proof),
       status: null,
       error: null,
       error_description: null,
@@ -260,8 +279,11 @@ export class AuthServer {
       granted = this.grantedScopes(form.scope, refreshRecord.scopes.filter((s) => client.scopes.includes(s)), false);
     }
 
-    // Every check passed: only now are tokens issued and the refresh token rotated.
-    const response = this.issue(client, granted);
+    const jkt = await this.bindDpop(client, request.proof, request.tokenUrl);
+
+    // Every check passed: only now are tokens issued and the refresh token rotated, so a
+    // `use_dpop_nonce` retry can still use the refresh token it was sent with.
+    const response = this.issue(client, granted, jkt);
     if (refreshRecord) {
       this.refreshTokens.delete(form.refresh_token);
       response.refresh_token = randomToken();
@@ -362,7 +384,24 @@ export class AuthServer {
     return requested;
   }
 
-  issue(client, scopes) {
+  // The JWK thumbprint to bind the token to, or null for a Bearer token.
+  async bindDpop(client, proof, tokenUrl) {
+    if (client.dpop === 'off' || (client.dpop === 'optional' && proof === undefined)) return null;
+    const nonce = this.nonces.authorization_server;
+    try {
+      const { jkt } = await this.dpop.verify(proof, { htm: 'POST', htu: htuForm(tokenUrl), nonce });
+      return jkt;
+    } catch (e) {
+      if (!(e instanceof DpopError)) throw e;
+      if (e.useNonce) {
+        throw new OAuthError(400, 'use_dpop_nonce', 'Authorization server requires nonce in DPoP proof.',
+          { 'DPoP-Nonce': nonce });
+      }
+      throw new OAuthError(400, 'invalid_dpop_proof', e.message);
+    }
+  }
+
+  issue(client, scopes, jkt) {
     const now = Date.now();
     for (const [token, record] of this.issued) {
       if (record.expiresAt > now && this.issued.size < MAX_ISSUED_TOKENS) break;
@@ -373,9 +412,11 @@ export class AuthServer {
       client_id: client.client_id,
       scopes: [...scopes],
       expiresAt: now + client.token_ttl * 1000,
+      jkt,
+      resourceNonce: client.resource_nonce,
     });
     return {
-      token_type: 'Bearer',
+      token_type: jkt ? 'DPoP' : 'Bearer',
       expires_in: client.token_ttl,
       access_token: accessToken,
       scope: scopes.join(' '),
@@ -387,20 +428,46 @@ export class AuthServer {
   // Resolves to the principal ({client_id, scopes}) allowed to use a route that needs
   // `scope`, or rejects with an OktaError (401/403 and Okta's WWW-Authenticate shapes).
   // credential: parseAuthorization() of the request; staticPrincipal: the record of a
-  // fixed test token (tok-rw, ...).
-  async authorizeResource({ scope, credential, staticPrincipal, path }) {
+  // fixed test token (tok-rw, ...), which is always a Bearer token.
+  async authorizeResource({ scope, credential, staticPrincipal, proof, method, url, path }) {
     const base = this.baseUrl;
     const params = `authorization_uri="${base}/oauth2/v1/authorize", realm="${base}", scope="${scope}"`;
     const detail = (error, description) => `, error="${error}", error_description="${description}", resource="${path}"`;
-    const fail = (error, description) => invalidToken(`Bearer ${params}${detail(error, description)}`);
+    const dpopScheme = `DPoP algs="${ALGORITHMS.join(' ')}", ${params}`;
+    const bearerFail = (error, description) => invalidToken(`Bearer ${params}${detail(error, description)}`);
+    const dpopFail = (error, description, headers) => invalidToken(`${dpopScheme}${detail(error, description)}`, headers);
 
     if (!credential) throw invalidToken(`Bearer ${params}`);
     const issued = staticPrincipal ? undefined : this.issued.get(credential.token);
     const principal = staticPrincipal ?? issued;
+    const fail = credential.scheme === 'dpop' ? dpopFail : bearerFail;
     if (!principal) throw fail('invalid_token', 'The access token is invalid.');
-    if (issued && Date.now() >= issued.expiresAt) throw fail('invalid_token', 'The access token is expired.');
+    const bound = issued?.jkt;
+    if (issued && Date.now() >= issued.expiresAt) {
+      throw (bound ? dpopFail : bearerFail)('invalid_token', 'The access token is expired.');
+    }
+
+    if (!bound && credential.scheme === 'dpop') throw dpopFail('invalid_token', 'The access token is not DPoP-bound.');
+    if (bound) {
+      if (credential.scheme !== 'dpop') {
+        throw dpopFail('invalid_dpop_proof', 'A DPoP-bound access token must be sent with the DPoP scheme.');
+      }
+      const nonce = issued.resourceNonce ? this.nonces.resource_server : undefined;
+      let jkt;
+      try {
+        ({ jkt } = await this.dpop.verify(proof, { htm: method, htu: htuForm(url), accessToken: credential.token, nonce }));
+      } catch (e) {
+        if (!(e instanceof DpopError)) throw e;
+        if (e.useNonce) {
+          throw dpopFail('use_dpop_nonce', 'Resource server requires nonce in DPoP proof.', { 'DPoP-Nonce': nonce });
+        }
+        throw dpopFail('invalid_dpop_proof', e.message);
+      }
+      if (jkt !== bound) throw dpopFail('invalid_dpop_proof', "The DPoP proof JWT 'jwk' does not match the access token.");
+    }
+
     if (!principal.scopes.includes(scope)) {
-      throw accessDenied(`Bearer ${params}${detail('insufficient_scope',
+      throw accessDenied(`${bound ? dpopScheme : `Bearer ${params}`}${detail('insufficient_scope',
         'The access token provided does not contain the required scopes.')}`);
     }
     return { client_id: principal.client_id, scopes: principal.scopes };

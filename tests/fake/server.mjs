@@ -4,11 +4,13 @@
 //
 // Prints `listening http://HOST:PORT` once it accepts connections and runs until SIGTERM/SIGINT.
 // The SSF API (see shared/okta-ssf/CONTRACT.md) is in ssf.mjs; the token endpoint
-// (POST /oauth2/v1/token) and the check of issued tokens are in oauth.mjs. This file holds the HTTP plumbing every Okta response shares (request ids, rate
+// (POST /oauth2/v1/token) and the check of issued tokens are in oauth.mjs, DPoP proofs in
+// dpop.mjs. This file holds the HTTP plumbing every Okta response shares (request ids, rate
 // limits, body rules), the scripted faults, and the unauthenticated control API under /__fake/:
 //   POST /__fake/reset       drop streams, logs, faults, extra tokens, clients, issued tokens,
-//                            config, rate counters
-//   GET  /__fake/requests    every non-control request seen, with the status answered
+//                            config, rate counters; new DPoP nonces
+//   GET  /__fake/requests    every non-control request seen, with the status answered and
+//                            `dpop` (whether a DPoP header came with it)
 //   GET  /__fake/deliveries  every verification SET push attempted
 //   GET  /__fake/streams     stored streams including client_id, status and authorization_header
 //   POST /__fake/tokens      {token, client_id, scopes:[...]}  a fixed Bearer token
@@ -19,15 +21,21 @@
 //   POST /__fake/clients     register (or replace) an OAuth client:
 //                            {client_id, scopes:[allowed...], jwks?: {keys:[public JWKs]},
 //                             client_secret?, token_ttl?: seconds (1..86400, default 3600),
+//                             dpop?: "off"|"optional"|"required" (default "off"),
+//                             resource_nonce?: bool (SSF calls need a DPoP nonce too),
 //                             refresh_token?: string (accepted once by the refresh_token grant)}
 //                            jwks keys: RSA (RS256) or EC P-256 (ES256); a client needs jwks or
 //                            client_secret. Answers the client without its secrets.
 //   GET  /__fake/token_requests  every token request: {time, grant_type, client_assertion_type,
 //                            scope, client_auth: "private_key_jwt"|"client_secret_basic"|
-//                            "client_secret_post"|"none", client_id, assertion: {header,
-//                            claims} | null (decoded, unverified), status, error,
-//                            error_description, token_type}
-// The fixed tokens tok-rw, tok-ro, tok-rw-b and tok-none (ssf.mjs) keep working.
+//                            "client_secret_post"|"none", client_id, dpop (DPoP header sent),
+//                            assertion: {header, claims} | null, dpop_proof: {header, claims} |
+//                            null (both decoded, unverified), status, error, error_description,
+//                            token_type}
+//   POST /__fake/rotate_nonces  new DPoP nonces for the token endpoint and the SSF endpoints,
+//                            so a test can make a client's cached nonce stale; answers
+//                            {authorization_server, resource_server}
+// The fixed tokens tok-rw, tok-ro, tok-rw-b and tok-none (ssf.mjs) always work as Bearer tokens.
 // Set FAKE_VERBOSE=1 for one line per request on stderr.
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -227,7 +235,8 @@ function readBody(req) {
 }
 
 // The URL the client called, as far as the server can tell (HTTP/1.1 requires Host): the
-// client assertion's aud must name it, as Okta checks it against the URL it was reached at.
+// client assertion's aud and DPoP's htu must name it, as Okta checks them against the URL
+// it was reached at.
 function requestUrl(req, pathname) {
   const host = req.headers.host;
   return /^[\w.-]+(:\d+)?$|^\[[\da-fA-F:.]+\](:\d+)?$/.test(host ?? '')
@@ -262,6 +271,7 @@ async function handleApi(req, res, url) {
     query: url.search.slice(1),
     headers: req.headers,
     body: '',
+    dpop: req.headers.dpop !== undefined,
     status: null,
   };
   if (requestLog.length >= MAX_LOG_ENTRIES) requestLog.shift();
@@ -271,7 +281,8 @@ async function handleApi(req, res, url) {
   });
 
   const credential = parseAuthorization(req.headers.authorization);
-  const staticPrincipal = credential && transmitter.lookupToken(credential.token);
+  // Fixed test tokens are plain Bearer tokens; anything else must have been issued.
+  const staticPrincipal = credential?.scheme === 'bearer' ? transmitter.lookupToken(credential.token) : undefined;
   const principal = staticPrincipal ?? (credential && authServer.lookupToken(credential.token));
   // The token endpoint has a bucket of its own, as at Okta, so fetching a token never
   // eats into the SSF calls a test budgets for.
@@ -318,6 +329,7 @@ async function handleApi(req, res, url) {
         contentType: req.headers['content-type'],
         body: body.text,
         authorization: req.headers.authorization,
+        proof: req.headers.dpop,
         tokenUrl: requestUrl(req, TOKEN_PATH),
       });
       reply(ctx, result.status, result.body, result.headers);
@@ -332,6 +344,9 @@ async function handleApi(req, res, url) {
         scope: route.scope,
         credential,
         staticPrincipal,
+        proof: req.headers.dpop,
+        method: req.method,
+        url: requestUrl(req, url.pathname),
         path: url.pathname,
       })
       : null;
@@ -367,6 +382,7 @@ const CONTROL = {
     if (problem) throw new ControlError(problem);
     return authServer.register(client);
   },
+  'POST /__fake/rotate_nonces': () => authServer.rotateNonces(),
   'POST /__fake/tokens': (body) => {
     checkKeys(body, ['token', 'client_id', 'scopes']);
     const { token, client_id: clientId, scopes } = body;
