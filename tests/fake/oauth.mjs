@@ -280,6 +280,9 @@ export class AuthServer {
     }
 
     const jkt = await this.bindDpop(client, request.proof, request.tokenUrl);
+    // Concurrent requests with the same refresh token interleave at the awaits above (jose
+    // verifies signatures on node's thread pool): only the first to get here may rotate it.
+    if (refreshRecord && this.refreshTokens.get(form.refresh_token) !== refreshRecord) throw invalidGrant();
 
     // Every check passed: only now are tokens issued and the refresh token rotated, so a
     // `use_dpop_nonce` retry can still use the refresh token it was sent with.
