@@ -47,9 +47,10 @@ export const malformedBody = () =>
   new OktaError(400, 'E0000003', 'The request body was not well-formed.',
     ['The request body was not well-formed.']);
 
-export const invalidToken = (wwwAuthenticate) =>
+// extraHeaders: e.g. the DPoP-Nonce a `use_dpop_nonce` challenge hands out.
+export const invalidToken = (wwwAuthenticate, extraHeaders = {}) =>
   new OktaError(401, 'E0000011', 'Invalid token provided', [],
-    { 'WWW-Authenticate': wwwAuthenticate });
+    { 'WWW-Authenticate': wwwAuthenticate, ...extraHeaders });
 
 export const accessDenied = (wwwAuthenticate) =>
   new OktaError(403, 'E0000006', 'You do not have permission to perform the requested action', [],

@@ -1,27 +1,48 @@
-// Fake Okta SSF transmitter for ssflua's tests.
+// Fake Okta SSF transmitter and org authorization server for ssflua's tests.
 //
 //   node tests/fake/server.mjs [--port N] [--host 127.0.0.1]
 //
 // Prints `listening http://HOST:PORT` once it accepts connections and runs until SIGTERM/SIGINT.
-// The SSF API (see shared/okta-ssf/CONTRACT.md) is in ssf.mjs; this file holds the HTTP
-// plumbing every Okta response shares (request ids, rate limits, body rules, bearer auth),
-// the scripted faults, and the unauthenticated control API under /__fake/:
-//   POST /__fake/reset       drop streams, logs, faults, extra tokens, config, rate counters
-//   GET  /__fake/requests    every non-control request seen, with the status answered
+// The SSF API (see shared/okta-ssf/CONTRACT.md) is in ssf.mjs; the token endpoint
+// (POST /oauth2/v1/token) and the check of issued tokens are in oauth.mjs, DPoP proofs in
+// dpop.mjs. This file holds the HTTP plumbing every Okta response shares (request ids, rate
+// limits, body rules), the scripted faults, and the unauthenticated control API under /__fake/:
+//   POST /__fake/reset       drop streams, logs, faults, extra tokens, clients, issued tokens,
+//                            config, rate counters; new DPoP nonces
+//   GET  /__fake/requests    every non-control request seen, with the status answered and
+//                            `dpop` (whether a DPoP header came with it)
 //   GET  /__fake/deliveries  every verification SET push attempted
 //   GET  /__fake/streams     stored streams including client_id, status and authorization_header
-//   POST /__fake/tokens      {token, client_id, scopes:[...]}
+//   POST /__fake/tokens      {token, client_id, scopes:[...]}  a fixed Bearer token
 //   POST /__fake/config      {rate_limit, min_verification_interval, drop_deliveries, wrong_state}
 //   POST /__fake/status      {stream_id, status: "enabled"|"disabled"}
 //   POST /__fake/faults      {faults:[{match?:{method?,path?}, status?, headers?, body?,
 //                                       delay_ms?, action?: "reset"|"truncate"|"hang"}]}
+//   POST /__fake/clients     register (or replace) an OAuth client:
+//                            {client_id, scopes:[allowed...], jwks?: {keys:[public JWKs]},
+//                             client_secret?, token_ttl?: seconds (1..86400, default 3600),
+//                             dpop?: "off"|"optional"|"required" (default "off"),
+//                             resource_nonce?: bool (SSF calls need a DPoP nonce too),
+//                             refresh_token?: string (accepted once by the refresh_token grant)}
+//                            jwks keys: RSA (RS256) or EC P-256 (ES256); a client needs jwks or
+//                            client_secret. Answers the client without its secrets.
+//   GET  /__fake/token_requests  every token request: {time, grant_type, client_assertion_type,
+//                            scope, client_auth: "private_key_jwt"|"client_secret_basic"|
+//                            "client_secret_post"|"none", client_id, dpop (DPoP header sent),
+//                            assertion: {header, claims} | null, dpop_proof: {header, claims} |
+//                            null (both decoded, unverified), status, error, error_description,
+//                            token_type}
+//   POST /__fake/rotate_nonces  new DPoP nonces for the token endpoint and the SSF endpoints,
+//                            so a test can make a client's cached nonce stale; answers
+//                            {authorization_server, resource_server}
+// The fixed tokens tok-rw, tok-ro, tok-rw-b and tok-none (ssf.mjs) always work as Bearer tokens.
 // Set FAKE_VERBOSE=1 for one line per request on stderr.
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { AuthServer, TOKEN_PATH, parseAuthorization, parseClient } from './oauth.mjs';
 import { ROUTES, Transmitter, createSigner } from './ssf.mjs';
 import {
-  OktaError, accessDenied, errorBody, internalError, invalidToken, malformedBody,
-  methodNotAllowed, notFound, tooLarge, tooManyRequests,
+  OktaError, errorBody, internalError, malformedBody, methodNotAllowed, notFound, tooLarge, tooManyRequests,
 } from './okta-errors.mjs';
 
 const BODY_LIMIT = 64 * 1024;
@@ -146,12 +167,14 @@ const opts = parseArgs(process.argv.slice(2));
 const signer = await createSigner();
 const rateLimiter = new RateLimiter();
 let transmitter; // created once the port, and so the issuer URL, is known
+let authServer; // likewise
 let faults = [];
 let requestLog = [];
 let requestCounter = 0;
 
 function resetAll() {
   transmitter.reset();
+  authServer.reset();
   rateLimiter.reset();
   faults = [];
   requestLog = [];
@@ -211,23 +234,14 @@ function readBody(req) {
   });
 }
 
-function bearerToken(req) {
-  return /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
-}
-
-function authorize(route, token, principal, path) {
-  const base = transmitter.baseUrl;
-  const challenge = `Bearer authorization_uri="${base}/oauth2/v1/authorize", realm="${base}", scope="${route.scope}"`;
-  if (!token) throw invalidToken(challenge);
-  if (!principal) {
-    throw invalidToken(`${challenge}, error="invalid_token", `
-      + `error_description="The access token is invalid.", resource="${path}"`);
-  }
-  if (!principal.scopes.includes(route.scope)) {
-    throw accessDenied(`${challenge}, error="insufficient_scope", `
-      + `error_description="The access token provided does not contain the required scopes.", resource="${path}"`);
-  }
-  return principal;
+// The URL the client called, as far as the server can tell (HTTP/1.1 requires Host): the
+// client assertion's aud and DPoP's htu must name it, as Okta checks them against the URL
+// it was reached at.
+function requestUrl(req, pathname) {
+  const host = req.headers.host;
+  return /^[\w.-]+(:\d+)?$|^\[[\da-fA-F:.]+\](:\d+)?$/.test(host ?? '')
+    ? `http://${host}${pathname}`
+    : `${transmitter.baseUrl}${pathname}`;
 }
 
 function parseJsonBody(req, text) {
@@ -257,6 +271,7 @@ async function handleApi(req, res, url) {
     query: url.search.slice(1),
     headers: req.headers,
     body: '',
+    dpop: req.headers.dpop !== undefined,
     status: null,
   };
   if (requestLog.length >= MAX_LOG_ENTRIES) requestLog.shift();
@@ -265,9 +280,13 @@ async function handleApi(req, res, url) {
     if (res.headersSent) entry.status = res.statusCode;
   });
 
-  const token = bearerToken(req);
-  const principal = token === undefined ? undefined : transmitter.lookupToken(token);
-  const rate = rateLimiter.take(principal ? principal.client_id : 'anonymous');
+  const credential = parseAuthorization(req.headers.authorization);
+  // Fixed test tokens are plain Bearer tokens; anything else must have been issued.
+  const staticPrincipal = credential?.scheme === 'bearer' ? transmitter.lookupToken(credential.token) : undefined;
+  const principal = staticPrincipal ?? (credential && authServer.lookupToken(credential.token));
+  // The token endpoint has a bucket of its own, as at Okta, so fetching a token never
+  // eats into the SSF calls a test budgets for.
+  const rate = rateLimiter.take(url.pathname === TOKEN_PATH ? TOKEN_PATH : principal?.client_id ?? 'anonymous');
   res.setHeader('X-Rate-Limit-Limit', rate.limit);
   res.setHeader('X-Rate-Limit-Remaining', rate.remaining);
   res.setHeader('X-Rate-Limit-Reset', rate.reset);
@@ -304,11 +323,33 @@ async function handleApi(req, res, url) {
 
   try {
     if (rate.exceeded) throw tooManyRequests();
+    if (url.pathname === TOKEN_PATH) {
+      if (req.method !== 'POST') throw methodNotAllowed(['POST']);
+      const result = await authServer.token({
+        contentType: req.headers['content-type'],
+        body: body.text,
+        authorization: req.headers.authorization,
+        proof: req.headers.dpop,
+        tokenUrl: requestUrl(req, TOKEN_PATH),
+      });
+      reply(ctx, result.status, result.body, result.headers);
+      return;
+    }
     const routes = ROUTES[url.pathname];
     if (!routes) throw notFound(url.pathname, 'Resource');
     const route = routes[req.method];
     if (!route) throw methodNotAllowed(Object.keys(routes));
-    const client = route.scope ? authorize(route, token, principal, url.pathname) : null;
+    const client = route.scope
+      ? await authServer.authorizeResource({
+        scope: route.scope,
+        credential,
+        staticPrincipal,
+        proof: req.headers.dpop,
+        method: req.method,
+        url: requestUrl(req, url.pathname),
+        path: url.pathname,
+      })
+      : null;
     const json = route.body ? parseJsonBody(req, body.text) : {};
     const result = transmitter[route.op]({ client, query: url.searchParams, body: json });
     reply(ctx, result.status, result.body);
@@ -335,6 +376,13 @@ const CONTROL = {
   'GET /__fake/requests': () => requestLog,
   'GET /__fake/deliveries': () => transmitter.deliveries,
   'GET /__fake/streams': () => transmitter.dumpStreams(),
+  'GET /__fake/token_requests': () => authServer.tokenLog,
+  'POST /__fake/clients': async (body) => {
+    const { client, problem } = await parseClient(body);
+    if (problem) throw new ControlError(problem);
+    return authServer.register(client);
+  },
+  'POST /__fake/rotate_nonces': () => authServer.rotateNonces(),
   'POST /__fake/tokens': (body) => {
     checkKeys(body, ['token', 'client_id', 'scopes']);
     const { token, client_id: clientId, scopes } = body;
@@ -403,7 +451,7 @@ async function handleControl(req, res, url) {
       }
       if (!isObject(json)) throw new ControlError('body must be a JSON object');
     }
-    reply(ctx, 200, op(json));
+    reply(ctx, 200, await op(json));
   } catch (e) {
     if (!(e instanceof ControlError)) throw e;
     if (body.tooLarge) res.setHeader('Connection', 'close');
@@ -447,6 +495,7 @@ server.listen(opts.port, opts.host, () => {
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const baseUrl = `http://${host}:${port}`;
   transmitter = new Transmitter(baseUrl, signer);
+  authServer = new AuthServer(baseUrl);
   process.stdout.write(`listening ${baseUrl}\n`);
 });
 
