@@ -158,7 +158,7 @@ end
 --- Client credentials with a signed client assertion (RFC 7523), as
 --- Okta's SDKs do it: iss = sub = client_id, aud = the token URL.
 function auth.private_key_jwt(client, a, key)
-  local header = jws.encode_part { alg = key:alg(), kid = a.key_id }
+  local header = jws.encode_part { typ = "JWT", alg = key:alg(), kid = a.key_id }
   local token_url = client.org .. "/oauth2/v1/token"
   return oauth(client, a, function()
     local now = os.time()

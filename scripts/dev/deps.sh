@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 
-pkgs="cmake make gcc clang libclang-rt-14-dev valgrind curl jq bc pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev lua-cjson-dev libssl-dev lua-yaml lua-busted"
+pkgs="cmake make gcc clang libclang-rt-14-dev valgrind curl jq bc openssl pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev lua-cjson-dev libssl-dev lua-yaml lua-busted"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -24,9 +24,12 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# npm ci only when the lockfile changed since the last install.
-stamp=tests/fake/node_modules/.package-lock.json
-if [ ! -f "$stamp" ] || [ tests/fake/package-lock.json -nt "$stamp" ]; then
-  echo "installing the test fake's npm packages"
-  npm ci --prefix tests/fake --no-audit --no-fund --loglevel=error
-fi
+# npm ci only when a lockfile changed since the last install: the fake
+# transmitter (tests/fake) and the Okta Node SDK peer (tests/peer).
+for dir in tests/fake tests/peer; do
+  stamp=$dir/node_modules/.package-lock.json
+  if [ ! -f "$stamp" ] || [ $dir/package-lock.json -nt "$stamp" ]; then
+    echo "installing npm packages for $dir"
+    npm ci --prefix $dir --no-audit --no-fund --loglevel=error
+  fi
+done

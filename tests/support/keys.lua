@@ -1,0 +1,51 @@
+-- Test keys, made at test time with the openssl CLI (none is committed).
+local env = require "env"
+local q = env.q
+
+local keys = {}
+
+local COMMANDS = {
+  rsa = "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048",
+  ec = "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256",
+}
+
+--- A directory (mode 700) for keys; remove it with keys.remove(dir).
+function keys.dir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -m 700 " .. q(dir)))
+  return dir
+end
+
+function keys.remove(dir)
+  os.execute("rm -rf " .. q(dir))
+end
+
+--- Writes a new "rsa" or "ec" private key to dir/name and returns its path;
+--- with a passphrase the PEM is encrypted (PKCS#8, AES-256).
+function keys.make(dir, kind, name, passphrase)
+  local path = dir .. "/" .. name
+  local cmd = ("openssl %s -out %s"):format(COMMANDS[kind], q(path))
+  if passphrase then cmd = ("PASS=%s %s -aes-256-cbc -pass env:PASS"):format(q(passphrase), cmd) end
+  local code, _, err = env.run(cmd)
+  assert(code == 0, err)
+  return path
+end
+
+function keys.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- The public JWK of a key file, with a kid.
+function keys.jwk(path, kid, passphrase)
+  local key = assert(require("ssf.jose").load_key(keys.read(path), passphrase))
+  local jwk = key:public_jwk()
+  jwk.kid = kid
+  key:close()
+  return jwk
+end
+
+return keys
