@@ -11,6 +11,10 @@ Moves the stream to a new receiver: saves the current configuration to a
 backup file, PATCHes delivery.endpoint_url and/or delivery.authorization_header,
 asks Okta to send a verification event, and prints what changed. If the
 verification request fails, the previous configuration is restored.
+With --confirm, a receiver runs here on LISTEN and the rotation is kept only
+if the verification SET really arrives there (the stream points at the
+receiver's URL, or at --endpoint if a proxy forwards that to LISTEN);
+otherwise the backup is restored and the reason given.
 The new authorization header is read from an environment variable, never
 from the command line, so it stays out of shell history and process lists.
 Configuration: OKTA_CLIENT_ORGURL and OKTA_CLIENT_TOKEN (see README.md).]],
@@ -19,6 +23,8 @@ Configuration: OKTA_CLIENT_ORGURL and OKTA_CLIENT_TOKEN (see README.md).]],
     { "--auth-header-env", "VAR", "take the new delivery.authorization_header from $VAR" },
     { "--stream-id", "ID", "stream to change (default: this client's only stream)" },
     { "--backup", "FILE", "backup file (default: ssf-stream-<id>-<UTC time>.json)" },
+    { "--confirm", "LISTEN", "run a receiver on LISTEN (e.g. 127.0.0.1:0) and prove delivery to it" },
+    { "--confirm-timeout", "S", "how long to wait for the verification SET (default 60)" },
     { "--dry-run", nil, "print the change and send no write" },
     { "--restore", "FILE", "put back the configuration saved in a backup file" },
   },
@@ -27,9 +33,11 @@ if #opts > 0 then usage_error("unexpected argument '" .. opts[1] .. "'") end
 if opts.restore and (opts.endpoint or opts.auth_header_env) then
   usage_error("--restore cannot be combined with --endpoint or --auth-header-env")
 end
-if not opts.restore and not opts.endpoint and not opts.auth_header_env then
-  usage_error("nothing to change: give --endpoint and/or --auth-header-env")
+if not opts.restore and not opts.endpoint and not opts.auth_header_env and not opts.confirm then
+  usage_error("nothing to change: give --endpoint, --auth-header-env or --confirm")
 end
+local confirm_timeout = tonumber(opts.confirm_timeout or "60")
+if not confirm_timeout or confirm_timeout <= 0 then usage_error("--confirm-timeout must be a positive number") end
 if opts.endpoint and not (opts.endpoint:match("^https://[^/%s]+")
     or opts.endpoint:match("^http://127%.%d+%.%d+%.%d+[:/]")
     or opts.endpoint:match("^http://localhost[:/]")) then
@@ -129,19 +137,36 @@ end
 
 local current = pick_stream()
 local id = current.stream_id
+
+-- With --confirm the receiver runs first: its URL and secret go into the
+-- new configuration. Without a header from --auth-header-env, a fresh
+-- random one is shared between the stream and the receiver.
+local rx, generated
+if opts.confirm then
+  generated = not new_header
+  new_header = new_header or ("Bearer " .. random_state())
+  local err
+  rx, err = ssf.receiver { listen = opts.confirm, authorization = new_header,
+                           verify = { jwks = okta, audience = current.aud } }
+  if not rx then cli.fail("cannot start the receiver: " .. tostring(err)) end
+  opts.endpoint = opts.endpoint or rx.endpoint_url
+end
+
 local new = as_update(current)
 local old_endpoint = current.delivery and current.delivery.endpoint_url
 if opts.endpoint then new.delivery.endpoint_url = opts.endpoint end
 if new_header then new.delivery.authorization_header = new_header end
 
 print(("stream %s on %s"):format(id, okta.org))
-local changed = false
+local changed = rx ~= nil
 if opts.endpoint then
   changed = changed or opts.endpoint ~= old_endpoint
   print(("  delivery.endpoint_url          %s -> %s%s"):format(tostring(old_endpoint), opts.endpoint,
     opts.endpoint == old_endpoint and " (unchanged)" or ""))
 end
-if new_header then
+if generated then
+  print("  delivery.authorization_header  (not readable from Okta) -> a new random secret the receiver expects")
+elseif new_header then
   changed = true
   print(("  delivery.authorization_header  (not readable from Okta) -> value of $%s (%d characters)")
     :format(opts.auth_header_env, #new_header))
@@ -166,17 +191,37 @@ local updated, meta = okta:update_stream(new)
 cli.check(updated, meta)
 print("updated the stream (" .. describe(meta) .. ")")
 
-local state = random_state()
-local ok, msg = okta:verify_stream(id, state)
-if not ok then
-  io.stderr:write("verification request failed: ", msg, "\n")
+-- Puts the backup back and stops with the reason. The old
+-- authorization_header cannot be restored: Okta never returned it.
+local function roll_back(reason)
+  io.stderr:write(reason, "\n")
   local restored, rmsg = okta:update_stream(as_update(current))
   if restored then
-    cli.fail("restored the previous configuration from " .. backup)
+    cli.fail("restored the previous configuration from " .. backup ..
+      " (its authorization_header, which Okta never returns, may need setting again)")
   end
   cli.fail(("restoring failed too (%s); restore by hand with: ssflua %s --restore %s")
     :format(rmsg, arg[0], backup))
 end
+
+if rx then
+  print(("waiting up to %g s for the verification SET at %s"):format(confirm_timeout, rx.endpoint_url))
+  local set, report = okta:confirm_stream(id, rx, { timeout = confirm_timeout })
+  rx:close()
+  if not set then
+    roll_back("delivery not proven: " .. tostring(report))
+  end
+  print(("delivery proven: verification SET %s with state %s arrived after %.1f s, signature checked")
+    :format(tostring(set.claims.jti), report.state, report.waited))
+  if #report.unrelated > 0 then
+    print("other SETs that arrived meanwhile: " .. table.concat(report.unrelated, ", "))
+  end
+  return
+end
+
+local state = random_state()
+local ok, msg = okta:verify_stream(id, state)
+if not ok then roll_back("verification request failed: " .. msg) end
 print(("verification requested (%s), state %s"):format(describe(msg), state))
 print("Okta's answer means the verification event was queued; it does not prove the receiver got it.")
-print("Check your receiver's log for a verification SET carrying that state.")
+print("Run with --confirm LISTEN to prove delivery, or check your receiver's log for a SET with that state.")
