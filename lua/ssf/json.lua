@@ -133,6 +133,9 @@ function json.decode(s)
   -- cjson stops at a NUL byte and ignores what follows; raw NUL is never
   -- valid JSON (not even inside a string), so such text is refused whole.
   if s:find("\0", 1, true) then return nil, "malformed JSON: NUL byte in the text" end
+  -- JSON text is UTF-8 (RFC 8259); cjson passes any bytes through.
+  local ok, bad = utf8.len(s)
+  if not ok then return nil, ("malformed JSON: invalid UTF-8 at byte %d"):format(bad) end
   local v, err = codec.decode(placehold_text(s))
   if v == nil and err then return nil, "malformed JSON: " .. err end
   mark_arrays(v)

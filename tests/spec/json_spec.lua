@@ -45,7 +45,8 @@ describe("ssf.json", function()
 
   it("returns nil and a message for malformed JSON, and rejects NaN", function()
     -- "[1]\0x": cjson alone would stop at the NUL and accept it (found by fuzzing).
-    for _, bad in ipairs { "{", "[1,]", '{"a":}', "NaN", '{"a": [] ', '"unterminated', "[1]\0x", '"a\0"' } do
+    for _, bad in ipairs { "{", "[1,]", '{"a":}', "NaN", '{"a": [] ', '"unterminated', "[1]\0x", '"a\0"',
+                           '"\xff"', '["\xc3"]', '"\xed\xa0\x80"' } do
       local v, msg = json.decode(bad)
       assert.is_nil(v, bad)
       assert.matches("^malformed JSON", msg)
