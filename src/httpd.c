@@ -15,8 +15,9 @@
  *                           | nil, "interrupted"   (Ctrl-C)
  *   server:respond(id, status [, json_body]) -> true | false (unknown id)
  *   server:stats()         -> {[400]=n, [401]=n, [404]=n, [405]=n,
- *                              [413]=n, [503]=n}: refusals made in C
- *                              (for diagnostics)
+ *                              [413]=n, [503]=n, waiting=n}: refusals
+ *                              made in C, and how many requests wait for
+ *                              Lua (for diagnostics)
  *   server:close()         (also __close and __gc; idempotent)
  *   httpd.clock()          -> seconds on a monotonic clock
  *
@@ -651,12 +652,15 @@ static int server_stats(lua_State *L)
 	unsigned long copy[N_STATS];
 	pthread_mutex_lock(&s->lock);
 	memcpy(copy, s->stats, sizeof copy);
+	size_t waiting = s->n_waiting;
 	pthread_mutex_unlock(&s->lock);
-	lua_createtable(L, 0, (int)N_STATS);
+	lua_createtable(L, 0, (int)N_STATS + 1);
 	for (size_t i = 0; i < N_STATS; i++) {
 		lua_pushinteger(L, (lua_Integer)copy[i]);
 		lua_rawseti(L, -2, STAT_CODES[i]);
 	}
+	lua_pushinteger(L, (lua_Integer)waiting);
+	lua_setfield(L, -2, "waiting");
 	return 1;
 }
 

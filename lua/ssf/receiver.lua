@@ -179,6 +179,13 @@ function Receiver:next(timeout)
   end
 end
 
+--- Counts for diagnostics: the requests refused before any Lua saw them,
+--- by status ([401] = n, ...), and `waiting`, the SETs not yet answered.
+function Receiver:stats()
+  if not self._srv then error("attempt to use a closed receiver", 2) end
+  return self._srv:stats()
+end
+
 --- Stops listening; SETs still waiting get 503. Safe to call more than once.
 function Receiver:close()
   if self._srv then
