@@ -418,15 +418,19 @@ describe("ssf.receiver", function()
   end)
 end)
 
--- RFC 4648 base64url without padding, for the decode-only verifier below.
-local B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-local B64URL_VALUE = {}
-for i = 1, #B64URL do B64URL_VALUE[B64URL:byte(i)] = i - 1 end
-
+-- Reads a JWT's header and claims without checking the signature: that
+-- check is ssf.set's, and these specs are about delivery. Kept as source
+-- text so that a subprocess (scripts/receive.lua below) can load it too.
+local DECODE_ONLY = [==[
+local json = require "ssf.json"
+-- RFC 4648 base64url without padding.
+local ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+local VALUE = {}
+for i = 1, #ALPHABET do VALUE[ALPHABET:byte(i)] = i - 1 end
 local function b64url_decode(s)
   local out, bits, nbits = {}, 0, 0
   for i = 1, #s do
-    local v = B64URL_VALUE[s:byte(i)]
+    local v = VALUE[s:byte(i)]
     if not v then return nil end
     bits = (bits << 6) | v
     nbits = nbits + 6
@@ -438,11 +442,7 @@ local function b64url_decode(s)
   end
   return table.concat(out)
 end
-
--- Reads the JWT's header and claims without checking the signature: that
--- check is ssf.set's, and this spec is about delivery.
-local function decode_only(jwt)
-  local json = require "ssf.json"
+return function(jwt)
   local h, p = jwt:match("^([%w_-]+)%.([%w_-]+)%.[%w_-]+$")
   local header = h and json.decode(b64url_decode(h) or "")
   local claims = p and json.decode(b64url_decode(p) or "")
@@ -451,6 +451,8 @@ local function decode_only(jwt)
   end
   return { header = header, claims = claims, events = claims.events }
 end
+]==]
+local decode_only = assert(load(DECODE_ONLY, "=decode_only"))()
 
 describe("ssf.receiver with the fake transmitter", function()
   local f, okta
@@ -501,5 +503,81 @@ describe("ssf.receiver with the fake transmitter", function()
     assert.are.equal(401, delivered.status)
     assert.is_nil(rx:next(0))
     assert.are.equal(1, rx:stats()[401])
+  end)
+
+  describe("and scripts/receive.lua", function()
+    local RECEIVE = env.q(env.root .. "/scripts/receive.lua")
+
+    it("answers --help and refuses bad usage with status 2", function()
+      local code, out = env.ssflua(RECEIVE .. " --help")
+      assert.are.equal(0, code)
+      for _, flag in ipairs { "--listen", "--path", "--authorization-env", "--issuer", "--audience",
+                              "--jwks", "--count", "--timeout" } do
+        assert.matches(flag, out, 1, true)
+      end
+      local err
+      code, _, err = env.ssflua(RECEIVE .. " --timeout 1")
+      assert.are.equal(2, code)
+      assert.matches("give %-%-jwks URL", err)
+      code = env.ssflua(RECEIVE .. " --jwks http://127.0.0.1:1/keys --count 0")
+      assert.are.equal(2, code)
+      code, _, err = env.ssflua(RECEIVE .. " --jwks http://127.0.0.1:1/keys --authorization-env SSF_TEST_UNSET")
+      assert.are.equal(1, code)
+      assert.matches("SSF_TEST_UNSET is not set", err)
+    end)
+
+    it("stops at --timeout, failing when --count SETs did not come", function()
+      local args = " --jwks http://127.0.0.1:1/keys --listen 127.0.0.1:0 --timeout 0.3"
+      local code, out, err = env.ssflua(RECEIVE .. args)
+      assert.are.equal(0, code, err)
+      assert.are.equal("", out)
+      assert.matches("^receiving SETs at http://127%.0%.0%.1:%d+/ssf/events\n", err)
+      code, _, err = env.ssflua(RECEIVE .. args .. " --count 1")
+      assert.are.equal(1, code)
+      assert.matches("timed out after 0%.3 s with 0 of 1 SETs", err)
+    end)
+
+    it("prints the verified SET the fake transmitter pushes, and reports a rejected one", function()
+      -- ssf.set is not on this branch: where it is missing, the decode-only
+      -- verifier stands in for it in this one subprocess; where it exists,
+      -- the real check runs against the fake's keys.
+      local preload = ([[
+        if not package.searchpath("ssf.set", package.path) then
+          package.preload["ssf.set"] = function() return { verify = load(%q)() } end
+        end]]):format(DECODE_ONLY)
+      local out, err = os.tmpname(), os.tmpname()
+      local p = assert(io.popen(("SSF_TEST_AUTH=%s exec %s -e %s %s --listen 127.0.0.1:0 --jwks %s --issuer %s"
+        .. " --authorization-env SSF_TEST_AUTH --count 1 --timeout 30 >%s 2>%s & echo $!")
+        :format(env.q(AUTH), env.q(env.ssflua_bin), env.q(preload), RECEIVE, env.q(f.url .. "/oauth2/v1/keys"),
+                env.q(f.url), env.q(out), env.q(err))))
+      local pid = p:read("l")
+      p:close()
+      local url
+      assert.is_true(eventually(function()
+        url = (read_file(err) or ""):match("receiving SETs at (%S+)")
+        return url ~= nil
+      end), read_file(err))
+
+      local status = curl(url, { body = "not-a-jwt" })
+      assert.are.equal(400, status)
+      local s = assert(okta:create_stream {
+        delivery = { method = ssf.PUSH, endpoint_url = url, authorization_header = AUTH },
+        events_requested = { ssf.events.SESSION_REVOKED },
+      })
+      assert(okta:verify_stream(s.stream_id, "state-script"))
+      local gone = eventually(function() return not os.execute("kill -0 " .. pid .. " 2>/dev/null") end, 15)
+      if not gone then os.execute("kill " .. pid) end
+      local printed, notes = read_file(out), read_file(err)
+      os.remove(out)
+      os.remove(err)
+      assert.is_true(gone, "receive.lua did not exit: " .. notes)
+      assert.matches("rejected a SET from 127%.0%.0%.1:%d+: invalid_request", notes)
+      local line = printed:match("^([^\n]+)\n$")
+      assert.is_string(line, printed)
+      local set = ssf.json.decode(line)
+      assert.are.equal("state-script", set.events[VERIFICATION].state)
+      assert.are.equal(f.url, set.claims.iss)
+      assert.is_string(set.raw)
+    end)
   end)
 end)
