@@ -33,13 +33,7 @@ if opts.count and not (count and count > 0) then usage_error("--count must be a 
 local timeout = opts.timeout and tonumber(opts.timeout)
 if opts.timeout and not (timeout and timeout >= 0) then usage_error("--timeout must be a number of seconds") end
 
-local authorization
-if opts.authorization_env then
-  authorization = os.getenv(opts.authorization_env)
-  if not authorization or authorization == "" then
-    cli.fail(("environment variable %s is not set or empty"):format(opts.authorization_env))
-  end
-end
+local authorization = opts.authorization_env and cli.env(opts.authorization_env)
 
 local jwks = opts.jwks
 if not jwks then
