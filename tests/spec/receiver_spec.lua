@@ -101,7 +101,7 @@ local function push(url, body, headers)
   end
 end
 
-local function clock() return httpd.clock() end
+local clock = httpd.clock
 
 describe("ssf.receiver", function()
   local rx
@@ -393,25 +393,14 @@ describe("ssf.receiver", function()
   end)
 
   it("stops rx:next on Ctrl-C", function()
-    local script, out = os.tmpname(), os.tmpname()
-    write_file(script, [[
+    local p = env.spawn [[
       local ssf = require "ssf"
       local rx = assert(ssf.receiver { verifier = function() end })
       io.stdout:write("listening\n"); io.stdout:flush()
       print(rx:next(60))
-    ]])
-    local p = assert(io.popen(("exec %s %s >%s 2>&1 & echo $!"):format(env.q(env.ssflua_bin), script, out)))
-    local pid = p:read("l")
-    p:close()
-    assert.is_true(eventually(function() return (read_file(out) or ""):find("listening") ~= nil end))
-    local t0 = clock()
-    os.execute("kill -INT " .. pid)
-    local gone = eventually(function() return not os.execute("kill -0 " .. pid .. " 2>/dev/null") end, 3)
-    local elapsed = clock() - t0
-    local text = read_file(out)
-    os.remove(out)
-    os.remove(script)
-    if not gone then os.execute("kill -9 " .. pid) end
+    ]]
+    assert.is_true(eventually(function() return p:output():find("listening") ~= nil end))
+    local gone, elapsed, text = p:interrupt(3)
     assert.is_true(gone, "ssflua ignored Ctrl-C: " .. text)
     assert.is_true(elapsed < 2, "took " .. elapsed .. " s")
     assert.matches("interrupted", text)
@@ -465,13 +454,29 @@ describe("ssf.receiver with the fake transmitter", function()
   end)
   after_each(function() okta:close() end)
 
-  it("receives the verification SET pushed on verify_stream", function()
-    local rx <close> = receiver { verifier = decode_only }
+  -- Points a new stream at url with the given authorization_header and
+  -- asks the fake for a verification SET carrying state.
+  local function verify_at(url, authorization, state)
     local s = assert(okta:create_stream {
-      delivery = { method = ssf.PUSH, endpoint_url = rx.endpoint_url, authorization_header = AUTH },
+      delivery = { method = ssf.PUSH, endpoint_url = url, authorization_header = authorization },
       events_requested = { ssf.events.SESSION_REVOKED },
     })
-    assert(okta:verify_stream(s.stream_id, "state-e2e"))
+    assert(okta:verify_stream(s.stream_id, state))
+  end
+
+  -- The fake's record of its first push, once that push is over.
+  local function first_delivery()
+    local d
+    assert.is_true(eventually(function()
+      d = f:deliveries()[1]
+      return d ~= nil
+    end))
+    return d
+  end
+
+  it("receives the verification SET pushed on verify_stream", function()
+    local rx <close> = receiver { verifier = decode_only }
+    verify_at(rx.endpoint_url, AUTH, "state-e2e")
     local set = assert(rx:next(10))
     assert.are.equal("secevent+jwt", set.header.typ)
     assert.are.equal("state-e2e", set.events[VERIFICATION].state)
@@ -479,28 +484,15 @@ describe("ssf.receiver with the fake transmitter", function()
     assert.is_string(set.claims.jti)
     assert.matches("^[%w_-]+%.[%w_-]+%.[%w_-]+$", set.raw)
 
-    local delivered
-    assert.is_true(eventually(function()
-      delivered = f:deliveries()[1]
-      return delivered ~= nil
-    end))
+    local delivered = first_delivery()
     assert.are.equal(202, delivered.status)
     assert.are.equal(set.claims.jti, delivered.jti)
   end)
 
   it("is refused with 401 when the stream's authorization_header is wrong", function()
     local rx <close> = receiver { verifier = decode_only }
-    local s = assert(okta:create_stream {
-      delivery = { method = ssf.PUSH, endpoint_url = rx.endpoint_url, authorization_header = "Bearer wrong" },
-      events_requested = { ssf.events.SESSION_REVOKED },
-    })
-    assert(okta:verify_stream(s.stream_id, "state-401"))
-    local delivered
-    assert.is_true(eventually(function()
-      delivered = f:deliveries()[1]
-      return delivered ~= nil
-    end))
-    assert.are.equal(401, delivered.status)
+    verify_at(rx.endpoint_url, "Bearer wrong", "state-401")
+    assert.are.equal(401, first_delivery().status)
     assert.is_nil(rx:next(0))
     assert.are.equal(1, rx:stats()[401])
   end)
@@ -560,11 +552,7 @@ describe("ssf.receiver with the fake transmitter", function()
 
       local status = curl(url, { body = "not-a-jwt" })
       assert.are.equal(400, status)
-      local s = assert(okta:create_stream {
-        delivery = { method = ssf.PUSH, endpoint_url = url, authorization_header = AUTH },
-        events_requested = { ssf.events.SESSION_REVOKED },
-      })
-      assert(okta:verify_stream(s.stream_id, "state-script"))
+      verify_at(url, AUTH, "state-script")
       local gone = eventually(function() return not os.execute("kill -0 " .. pid .. " 2>/dev/null") end, 15)
       if not gone then os.execute("kill " .. pid) end
       local printed, notes = read_file(out), read_file(err)
