@@ -16,6 +16,9 @@ local OPTIONS = {
   verify = "table", verifier = "function", max_body = "number", max_pending = "number",
 }
 
+-- What ssf.httpd accepts for these options.
+local LIMITS = { max_body = 16 * 1024 * 1024, max_pending = 65536 }
+
 local DEFAULT_LISTEN = "127.0.0.1:0"
 -- Transmitters retry what they think was lost; this many recent jtis are
 -- remembered to drop the repeats.
@@ -69,10 +72,10 @@ local function new(opts)
   if auth and (auth == "" or auth:find("[\r\n]")) then
     return errors.fail("config", "authorization must be a non-empty header value on one line")
   end
-  for _, k in ipairs { "max_body", "max_pending" } do
+  for k, max in pairs(LIMITS) do
     local v = opts[k]
-    if v and (v ~= math.floor(v) or v < 1) then
-      return errors.fail("config", ("option '%s' must be a whole number greater than 0"):format(k))
+    if v and not (v == math.floor(v) and v >= 1 and v <= max) then
+      return errors.fail("config", ("option '%s' must be a whole number from 1 to %d"):format(k, max))
     end
   end
 
@@ -82,6 +85,7 @@ local function new(opts)
   }
   if not srv then return errors.fail("config", err) end
 
+  local bound = srv:port()
   local url_host = host:find(":", 1, true) and "[" .. host .. "]" or host
   local verify = opts.verifier
   if not verify then
@@ -91,9 +95,9 @@ local function new(opts)
   end
   return setmetatable({
     host = host,
-    port = srv:port(),
+    port = bound,
     path = path,
-    endpoint_url = ("http://%s:%d%s"):format(url_host, srv:port(), path),
+    endpoint_url = ("http://%s:%d%s"):format(url_host, bound, path),
     -- Off loopback, SETs and the Authorization header cross the network
     -- in plain HTTP unless a proxy in front terminates TLS.
     loopback = config.is_loopback(url_host),

@@ -353,6 +353,7 @@ describe("ssf.receiver", function()
       { listen = "localhost" }, { listen = "127.0.0.1:99999" }, { listen = "::1:80" },
       { listen = "example.com:80" }, { path = "ssf" }, { path = "/a?b" },
       { authorization = "" }, { authorization = "Bearer x\r\nX-Evil: 1" }, { max_body = 0 },
+      { max_body = 1e12 }, { max_pending = 1.5 },
     } do
       bad.verifier = verifier
       local r, msg, info = ssf.receiver(bad)
