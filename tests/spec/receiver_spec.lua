@@ -554,7 +554,7 @@ describe("ssf.receiver with the fake transmitter", function()
       local status = curl(url, { body = "not-a-jwt" })
       assert.are.equal(400, status)
       verify_at(url, AUTH, "state-script")
-      local gone = eventually(function() return not os.execute("kill -0 " .. pid .. " 2>/dev/null") end, 15)
+      local gone = eventually(function() return not env.alive(pid) end, 15)
       if not gone then os.execute("kill " .. pid) end
       local printed, notes = read_file(out), read_file(err)
       os.remove(out)

@@ -61,6 +61,17 @@ function env.clock()
   return t
 end
 
+--- Whether process pid is still running. One that has exited but not been
+--- reaped yet counts as gone: spawned processes outlive the shell that
+--- started them, and whoever inherits them may reap them late.
+function env.alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %(.*%) (%a)") ~= "Z"
+end
+
 local Process = {}
 Process.__index = Process
 
@@ -95,7 +106,7 @@ function Process:interrupt(limit)
   os.execute("kill -INT " .. self.pid)
   local gone = false
   for _ = 1, limit * 20 do
-    if not os.execute("kill -0 " .. self.pid .. " 2>/dev/null") then
+    if not env.alive(self.pid) then
       gone = true
       break
     end
