@@ -285,7 +285,7 @@ describe("ssf.receiver", function()
   end)
 
   it("answers 503 itself when Lua does not answer in time", function()
-    local srv = assert(httpd.listen { answer_timeout = 0.3 })
+    local srv = assert(httpd.listen { answer_timeout = 1 })
     local url = ("http://127.0.0.1:%d/ssf/events"):format(srv:port())
     local wait = push(url, "jti-slow", { "Content-Type: " .. SET_TYPE })
     local req = assert(srv:poll(10))
