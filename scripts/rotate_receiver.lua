@@ -44,13 +44,7 @@ if opts.endpoint and not (opts.endpoint:match("^https://[^/%s]+")
   usage_error("--endpoint must be an https URL (http only for loopback receivers)")
 end
 
-local new_header
-if opts.auth_header_env then
-  new_header = os.getenv(opts.auth_header_env)
-  if not new_header or new_header == "" then
-    cli.fail(("environment variable %s is not set or empty"):format(opts.auth_header_env))
-  end
-end
+local new_header = opts.auth_header_env and cli.env(opts.auth_header_env)
 
 local okta <close> = cli.check(ssf.client())
 

@@ -25,7 +25,6 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
-#include <signal.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +35,7 @@
 
 #include "buf.h"
 #include "headers.h"
+#include "sigint.h"
 
 #define SESSION_MT "ssf.http.session"
 #define URL_MT "ssf.http.url"
@@ -50,15 +50,6 @@ typedef struct session {
 	int body_too_big, head_too_big;
 	char errbuf[CURL_ERROR_SIZE];
 } session;
-
-/* Set by the SIGINT handler installed for the length of a transfer. */
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
@@ -87,7 +78,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	(void)ud, (void)dt, (void)dn, (void)ut, (void)un;
-	return interrupted ? 1 : 0;
+	return ssf_sigint_pending();
 }
 
 static session *check_session(lua_State *L)
@@ -310,7 +301,7 @@ static CURLcode run_transfer(session *s)
 {
 	CURLcode result = CURLE_OK;
 	int running = 1;
-	while (running && !interrupted) {
+	while (running && !ssf_sigint_pending()) {
 		if (curl_multi_perform(s->multi, &running) != CURLM_OK)
 			return CURLE_FAILED_INIT;
 		/* Wake at least every 100 ms so Ctrl-C is noticed promptly. */
@@ -359,27 +350,13 @@ static int session_perform(lua_State *L)
 		return push_failure(L, "transport", "cannot start the transfer", 0);
 
 	/* Ctrl-C must abort a transfer blocked in libcurl, where a Lua hook
-	 * cannot run. The host's handler is restored afterwards and the signal
-	 * re-raised, so the host (ssflua or lua5.4) still sees it. */
-	struct sigaction sa, old;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_sigint;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, NULL, &old);
-	int own_sigint = old.sa_handler != SIG_IGN;
-	interrupted = 0;
-	if (own_sigint)
-		sigaction(SIGINT, &sa, NULL);
+	 * cannot run (see sigint.h). */
+	ssf_sigint sig;
+	ssf_sigint_begin(&sig);
 	CURLcode rc = run_transfer(s);
-	if (own_sigint)
-		sigaction(SIGINT, &old, NULL);
 	curl_multi_remove_handle(s->multi, s->easy);
-
-	if (interrupted) {
-		interrupted = 0;
-		raise(SIGINT);
+	if (ssf_sigint_end(&sig))
 		return push_failure(L, "interrupted", "interrupted", 1);
-	}
 	if (rc != CURLE_OK)
 		return fail_transfer(L, s, rc, timeout, connect_timeout);
 	long status = 0;

@@ -74,4 +74,12 @@ function cli.check(v, msg)
   return v
 end
 
+--- The value of environment variable `name`, or stops the script when it is
+--- unset or empty. Secrets (header values) are passed this way, not in argv.
+function cli.env(name)
+  local v = os.getenv(name)
+  if not v or v == "" then cli.fail(("environment variable %s is not set or empty"):format(name)) end
+  return v
+end
+
 return cli

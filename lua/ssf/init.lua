@@ -6,6 +6,8 @@ local json = require "ssf.json"
 local ssf = {
   _VERSION = "ssf " .. require "ssf.version",
   client = Client.new,
+  -- Loaded on first use: the receiver brings in libmicrohttpd (ssf.httpd).
+  receiver = function(opts) return require("ssf.receiver").new(opts) end,
   null = json.null,
   array = json.array,
   json = { encode = json.encode, decode = json.decode, null = json.null, array = json.array },

@@ -219,12 +219,14 @@ local function check_options(opts)
   if opts.issuer == nil and getmetatable(jwks) ~= Client then
     opt_error("opts.issuer is required unless opts.jwks is a client")
   end
+  -- aud is checked when an audience is configured (SSF leaves it to the
+  -- receiver; a receiver that knows its audience should give it).
   local aud = opts.audience
   if type(aud) == "string" then aud = { aud } end
-  if type(aud) ~= "table" or #aud == 0 then
+  if aud ~= nil and (type(aud) ~= "table" or #aud == 0) then
     opt_error("opts.audience must be a string or a non-empty list of strings")
   end
-  for _, a in ipairs(aud) do
+  for _, a in ipairs(aud or {}) do
     if type(a) ~= "string" then opt_error("opts.audience must hold only strings") end
   end
   local limits = {}
@@ -349,7 +351,7 @@ local function check_claims(t, issuer, audience, limits)
   if claims.iss ~= issuer then
     return reject("invalid_issuer", ("iss is %s, not %s"):format(show(claims.iss), show(issuer)))
   end
-  if not audience_ok(claims.aud, audience) then
+  if audience and not audience_ok(claims.aud, audience) then
     return reject("invalid_audience", ("aud %s does not name this receiver")
       :format(type(claims.aud) == "string" and show(claims.aud) or "(a list)"))
   end

@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 
-pkgs="cmake make gcc clang libclang-rt-14-dev valgrind curl jq bc openssl pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev lua-cjson-dev libssl-dev lua-yaml lua-busted"
+pkgs="cmake make gcc clang libclang-rt-14-dev valgrind curl jq bc openssl pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev lua-cjson-dev libssl-dev libmicrohttpd-dev lua-yaml lua-busted"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

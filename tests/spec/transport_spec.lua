@@ -7,12 +7,7 @@ local fake = require "fake"
 local STREAM = "/api/v1/ssf/stream"
 local JSON = { ["Content-Type"] = "application/json" }
 
-local function clock()
-  local p = assert(io.popen("date +%s.%N"))
-  local t = tonumber(p:read("l"))
-  p:close()
-  return t
-end
+local clock = env.clock
 
 describe("transport failures", function()
   local f, okta
@@ -200,37 +195,20 @@ describe("transport failures", function()
 
   it("aborts a blocked transfer on Ctrl-C", function()
     f:faults { { action = "hang" } }
-    local script = os.tmpname()
-    local fh = assert(io.open(script, "w"))
-    fh:write(([[
+    local p = env.spawn(([[
       local ssf = require "ssf"
       local c = assert(ssf.client { org = %q, auth = { type = "bearer", token = "tok-rw" }, timeout = 60 })
       io.stdout:write("sending\n"); io.stdout:flush()
       print(c:streams())
     ]]):format(f.url))
-    fh:close()
-    local out = os.tmpname()
-    local p = assert(io.popen(("exec %s %s >%s 2>&1 & echo $!"):format(env.q(env.ssflua_bin), script, out)))
-    local pid = p:read("l")
-    p:close()
     local sent = false
     for _ = 1, 100 do -- up to 5 s for the request to reach the fake
       if attempts() > 0 then sent = true break end
       require("ssf.http").sleep(0.05)
     end
     assert.is_true(sent)
-    local t0 = clock()
-    os.execute("kill -INT " .. pid)
-    local gone = false
-    for _ = 1, 60 do -- it must exit well before the 60 s timeout
-      if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then gone = true break end
-      require("ssf.http").sleep(0.05)
-    end
-    local elapsed = clock() - t0
-    local text = io.open(out):read("a")
-    os.remove(out)
-    os.remove(script)
-    if not gone then os.execute("kill -9 " .. pid) end
+    -- It must exit well before the 60 s timeout.
+    local gone, elapsed, text = p:interrupt(3)
     assert.is_true(gone, "ssflua ignored Ctrl-C: " .. text)
     assert.is_true(elapsed < 2, "took " .. elapsed .. " s")
     assert.matches("interrupted", text)

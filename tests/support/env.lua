@@ -53,4 +53,71 @@ function env.ssflua(args, vars, stdin)
     :format(prefix, env.q(env.ssflua_bin), args), stdin)
 end
 
+--- Seconds since the epoch, with a fraction.
+function env.clock()
+  local p = assert(io.popen("date +%s.%N"))
+  local t = tonumber(p:read("l"))
+  p:close()
+  return t
+end
+
+--- Whether process pid is still running. One that has exited but not been
+--- reaped yet counts as gone: spawned processes outlive the shell that
+--- started them, and whoever inherits them may reap them late.
+function env.alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %(.*%) (%a)") ~= "Z"
+end
+
+local Process = {}
+Process.__index = Process
+
+--- Runs a Lua script (source text) in ssflua in the background.
+function env.spawn(source)
+  local script, out = os.tmpname(), os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write(source)
+  f:close()
+  local p = assert(io.popen(("exec %s %s >%s 2>&1 & echo $!")
+    :format(env.q(env.ssflua_bin), env.q(script), env.q(out))))
+  local pid = p:read("l")
+  p:close()
+  return setmetatable({ pid = pid, script = script, out = out }, Process)
+end
+
+--- What the process has printed so far, stdout and stderr together.
+function Process:output()
+  local f = io.open(self.out, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- Sends Ctrl-C and waits up to `limit` seconds for the process to exit
+--- (then kills it). Returns whether it exited by itself, how long that
+--- took, and its output; removes its files.
+function Process:interrupt(limit)
+  local sleep = require("ssf.http").sleep
+  local t0 = env.clock()
+  os.execute("kill -INT " .. self.pid)
+  local gone = false
+  for _ = 1, limit * 20 do
+    if not env.alive(self.pid) then
+      gone = true
+      break
+    end
+    sleep(0.05)
+  end
+  local elapsed = env.clock() - t0
+  if not gone then os.execute("kill -9 " .. self.pid .. " 2>/dev/null") end
+  local text = self:output()
+  os.remove(self.out)
+  os.remove(self.script)
+  return gone, elapsed, text
+end
+
 return env
