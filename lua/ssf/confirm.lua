@@ -92,22 +92,29 @@ local function confirm_stream(self, stream_id, rx, opts)
   -- Nothing arrived: say everything that might explain it.
   local status = self:stream_status(stream_id)
   local delivery = type(stream.delivery) == "table" and stream.delivery or {}
-  local refused = {}
+  -- rx:stats() counts, by HTTP status, the pushes refused before any SET
+  -- check (a 401 means the stream's authorization_header is not the
+  -- receiver's).
+  local refused, refused_list = {}, {}
   local stats = rx.stats and rx:stats() or {}
-  for code, count in pairs(stats.refused or {}) do
-    refused[#refused + 1] = ("%d x HTTP %s"):format(count, code)
+  for code, count in pairs(stats) do
+    if math.type(code) == "integer" and count > 0 then
+      refused[code] = count
+      refused_list[#refused_list + 1] = ("%d x HTTP %d%s"):format(count, code,
+        code == 401 and " (wrong authorization header)" or "")
+    end
   end
-  table.sort(refused)
+  table.sort(refused_list)
   local rejected = {}
-  for _, r in ipairs(rx.rejected or {}) do rejected[#rejected + 1] = r.err end
+  for _, r in ipairs(rx.rejected or {}) do rejected[#rejected + 1] = ("%s (%s)"):format(r.err, r.message) end
   local parts = {
     ("no verification SET with state %s arrived within %g s"):format(state, timeout),
     ("stream %s is %s"):format(stream_id, status and status.status or "of unknown status"),
     ("Okta delivers to %s by %s; its authorization header cannot be read back, check it matches the receiver's")
       :format(tostring(delivery.endpoint_url), tostring(delivery.method)),
   }
-  if #refused > 0 then
-    parts[#parts + 1] = "the receiver refused pushes before verifying them: " .. table.concat(refused, ", ")
+  if #refused_list > 0 then
+    parts[#parts + 1] = "the receiver refused pushes: " .. table.concat(refused_list, ", ")
   end
   if #rejected > 0 then
     parts[#parts + 1] = "the receiver rejected SETs: " .. table.concat(rejected, ", ")
@@ -118,7 +125,7 @@ local function confirm_stream(self, stream_id, rx, opts)
   return errors.fail("timeout", table.concat(parts, "; "), {
     state = state, stream_status = status and status.status,
     endpoint_url = delivery.endpoint_url, method = delivery.method,
-    refused = stats.refused, rejected = rx.rejected, unrelated = unrelated,
+    refused = refused, rejected = rx.rejected, unrelated = unrelated,
   })
 end
 

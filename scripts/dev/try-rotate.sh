@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs the main job, `ssflua scripts/rotate_receiver.lua`, with no Okta org:
 # builds ssflua if needed, starts the local test transmitter (tests/fake)
-# on a loopback port, gives it a stream, and rotates that stream's receiver.
+# on a loopback port, gives it a stream, and rotates that stream to a
+# receiver run by the script, proving delivery with a verification SET.
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -32,10 +33,9 @@ build/bin/ssflua -e '
   })
   io.stderr:write("created stream ", s.stream_id, " delivering to ", s.delivery.endpoint_url, "\n")'
 
-NEW_RECEIVER_AUTH="Bearer $(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
-  build/bin/ssflua scripts/rotate_receiver.lua \
-  --endpoint https://new-receiver.example.com/ssf \
-  --auth-header-env NEW_RECEIVER_AUTH \
+# --confirm runs a receiver here; the rotation is kept only if the signed
+# verification SET reaches it.
+build/bin/ssflua scripts/rotate_receiver.lua --confirm 127.0.0.1:0 --confirm-timeout 20 \
   --backup "$work/stream-backup.json"
 echo
 build/bin/ssflua scripts/streams.lua
