@@ -12,7 +12,7 @@ local http = require "ssf.http"
 local n = tonumber(... or "2000")
 local f = fake.start()
 f:config { rate_limit = 1000000000 }
-local dir = keys.dir()
+local dir = env.tmpdir()
 local rsa, ec = keys.make(dir, "rsa", "rsa.pem"), keys.make(dir, "ec", "ec.pem")
 for _, k in ipairs { { "0oaBenchRS", rsa }, { "0oaBenchES", ec } } do
   f:call("POST", "clients", { client_id = k[1], jwks = { keys = { keys.jwk(k[2], "k1") } },
@@ -61,5 +61,5 @@ if io.open(env.root .. "/tests/peer/node_modules/@okta/okta-sdk-nodejs/package.j
 else
   print("  (Okta Node SDK: npm ci --prefix tests/peer to include it)")
 end
-keys.remove(dir)
+env.rmdir(dir)
 f:stop()

@@ -48,9 +48,7 @@ describe("ssf.jose", function()
   local function pem(name) return read(dir .. "/" .. name) end
 
   setup(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -m 700 " .. q(dir)))
+    dir = env.tmpdir()
     for name, cmd in pairs(KEYS) do
       if not cmd:find("OUT", 1, true) then cmd = cmd .. " -out OUT" end
       cmd = cmd:gsub("OUT", q(dir .. "/" .. name))
@@ -62,7 +60,7 @@ describe("ssf.jose", function()
       q(PASSPHRASE), q(dir .. "/sec1.pem"), q(dir .. "/enc-sec1.pem"))) == 0)
     assert(env.run(("openssl pkey -in %s -pubout -out %s"):format(q(dir .. "/rsa.pem"), q(dir .. "/pub.pem"))) == 0)
   end)
-  teardown(function() os.execute("rm -rf " .. q(dir)) end)
+  teardown(function() env.rmdir(dir) end)
 
   describe("base64url", function()
     it("encodes without padding in the URL-safe alphabet", function()

@@ -29,12 +29,11 @@ describe("settings from okta.yaml and the environment", function()
   end
 
   before_each(function()
-    home = os.tmpname()
-    os.remove(home)
+    home = env.tmpdir()
     cwd = home .. "/work"
-    assert(os.execute("mkdir -p " .. q(home .. "/.okta") .. " " .. q(cwd)))
+    assert(os.execute("mkdir " .. q(home .. "/.okta") .. " " .. q(cwd)))
   end)
-  after_each(function() os.execute("rm -rf " .. q(home)) end)
+  after_each(function() env.rmdir(home) end)
 
   it("reads orgUrl and token from ~/.okta/okta.yaml", function()
     write(home .. "/.okta/okta.yaml", "okta:\n  client:\n    orgUrl: https://home.okta.com\n    token: tok-home\n")

@@ -21,6 +21,18 @@ function env.q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+--- A new private directory (mode 700); remove it with env.rmdir.
+function env.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -m 700 " .. env.q(dir)))
+  return dir
+end
+
+function env.rmdir(dir)
+  os.execute("rm -rf " .. env.q(dir))
+end
+
 --- Runs a shell command; returns its exit status, stdout and stderr.
 function env.run(cmd, stdin)
   local out, err = os.tmpname(), os.tmpname()

@@ -9,18 +9,6 @@ local COMMANDS = {
   ec = "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256",
 }
 
---- A directory (mode 700) for keys; remove it with keys.remove(dir).
-function keys.dir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -m 700 " .. q(dir)))
-  return dir
-end
-
-function keys.remove(dir)
-  os.execute("rm -rf " .. q(dir))
-end
-
 --- Writes a new "rsa" or "ec" private key to dir/name and returns its path;
 --- with a passphrase the PEM is encrypted (PKCS#8, AES-256).
 function keys.make(dir, kind, name, passphrase)
