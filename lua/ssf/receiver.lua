@@ -200,4 +200,4 @@ end
 Receiver.__close = Receiver.close
 Receiver.__gc = Receiver.close
 
-return { new = new }
+return { new = new, parse_listen = parse_listen }

@@ -1,5 +1,6 @@
 /*
- * libFuzzer harness for parsers written in Lua: it loads the script named
+ * libFuzzer harness for parsers written in Lua (with ssf.http and ssf.jose
+ * linked in and preloaded): it loads the script named
  * by SSF_FUZZ_SCRIPT (compiled in), which returns a function taking the
  * input. That function asserts the parser's invariants; any Lua error is a
  * finding and aborts, so libFuzzer keeps the input.
@@ -15,6 +16,7 @@
 
 extern int luaopen_cjson_safe(lua_State *L);
 extern int luaopen_ssf_http(lua_State *L);
+extern int luaopen_ssf_jose(lua_State *L);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,6 +33,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	lua_setfield(L, -2, "cjson.safe");
 	lua_pushcfunction(L, luaopen_ssf_http);
 	lua_setfield(L, -2, "ssf.http");
+	lua_pushcfunction(L, luaopen_ssf_jose);
+	lua_setfield(L, -2, "ssf.jose");
 	lua_pop(L, 1);
 	lua_getglobal(L, "package");
 	lua_pushstring(L, SSF_LUA_DIR "/?.lua;" SSF_LUA_DIR "/?/init.lua");
