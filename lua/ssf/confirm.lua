@@ -61,8 +61,10 @@ local function confirm_stream(self, stream_id, rx, opts)
   local ok
   ok, msg, info = self:verify_stream(stream_id, state)
   if not ok and info.status == 429 then
-    -- Throttled: one more try once Okta allows it, if that is in time.
-    local wait = info.retry_after or interval
+    -- Throttled: one more try once Okta allows it, if that is in time. The
+    -- stream's interval is the precise wait; the rate-limit reset is the
+    -- end of a whole window.
+    local wait = interval > 0 and interval or info.retry_after
     if wait and wait < deadline - http.now() then
       http.sleep(wait)
       ok, msg, info = self:verify_stream(stream_id, state)

@@ -80,6 +80,26 @@ describe("proof of delivery", function()
     assert.is_nil(msg:find("not-the-receivers", 1, true))
   end)
 
+  it("honours min_verification_interval, waiting out a 429 from a recent verification", function()
+    f:config { min_verification_interval = 1 }
+    local rx, s = setup_stream()
+    local c = f:client(nil, { retries = 0 }) -- the 429 is confirm_stream's to handle
+    assert(c:verify_stream(s.stream_id)) -- a verification outside confirm_stream
+    local set, report = c:confirm_stream(s.stream_id, rx, { timeout = 10 })
+    assert.is_table(set, report)
+    -- A second one right away waits for the interval instead of failing.
+    local again, report2 = c:confirm_stream(s.stream_id, rx, { timeout = 10 })
+    rx:close()
+    c:close()
+    assert.is_table(again, report2)
+    assert.is_true(report2.waited >= 0.5, "waited " .. report2.waited)
+    local statuses = {}
+    for _, r in ipairs(f:requests()) do
+      if r.path == "/api/v1/ssf/stream/verification" then statuses[#statuses + 1] = r.status end
+    end
+    assert.are.same({ 204, 429, 204, 204 }, statuses)
+  end)
+
   it("raises on misuse", function()
     assert.has_error(function() okta:confirm_stream(nil, {}) end)
     assert.has_error(function() okta:confirm_stream("esc1", {}) end,
