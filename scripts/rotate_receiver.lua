@@ -3,6 +3,8 @@
 -- request a verification event, and restore the backup if that fails.
 local ssf = require "ssf"
 local cli = require "ssf.cli"
+-- 128 random bits as hex (OpenSSL's RAND_bytes), for states and secrets.
+local random_id = require("ssf.jws").random_id
 
 local opts, usage_error = cli.parse({ ... }, {
   usage = "[--endpoint URL] [--auth-header-env VAR] [options]",
@@ -92,14 +94,6 @@ local function pick_stream()
   return list[1]
 end
 
-local function random_state()
-  local f = io.open("/dev/urandom", "rb")
-  local bytes = f and f:read(16)
-  if f then f:close() end
-  if not bytes or #bytes ~= 16 then cli.fail("cannot read /dev/urandom for a verification state") end
-  return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
-end
-
 -- The stream as PUT/PATCH expect it: what GET returned, without the local
 -- "status" or anything the caller does not own.
 local function as_update(stream)
@@ -138,7 +132,7 @@ local id = current.stream_id
 local rx, generated
 if opts.confirm then
   generated = not new_header
-  new_header = new_header or ("Bearer " .. random_state())
+  new_header = new_header or ("Bearer " .. random_id())
   local err
   rx, err = ssf.receiver { listen = opts.confirm, authorization = new_header,
                            verify = { jwks = okta, audience = current.aud } }
@@ -213,7 +207,7 @@ if rx then
   return
 end
 
-local state = random_state()
+local state = random_id()
 local ok, msg = okta:verify_stream(id, state)
 if not ok then roll_back("verification request failed: " .. msg) end
 print(("verification requested (%s), state %s"):format(describe(msg), state))

@@ -6,6 +6,7 @@
 local errors = require "ssf.errors"
 local json = require "ssf.json"
 local jws = require "ssf.jws"
+local text = require "ssf.text"
 
 local auth = {}
 
@@ -14,14 +15,10 @@ local ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 -- reach Okta with a token that expires on the way.
 local EARLY = 30
 
-local function escape(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
-end
-
 local function form(fields)
   local parts = {}
   for _, kv in ipairs(fields) do
-    if kv[2] ~= nil then parts[#parts + 1] = escape(kv[1]) .. "=" .. escape(kv[2]) end
+    if kv[2] ~= nil then parts[#parts + 1] = text.escape(kv[1]) .. "=" .. text.escape(kv[2]) end
   end
   return table.concat(parts, "&")
 end
@@ -190,7 +187,7 @@ function auth.refresh_token(client, a)
       fields[#fields + 1] = { "client_id", a.client_id }
       fields[#fields + 1] = { "client_secret", a.client_secret }
     else
-      headers[1] = "Authorization: Basic " .. base64(escape(a.client_id) .. ":" .. escape(a.client_secret))
+      headers[1] = "Authorization: Basic " .. base64(text.escape(a.client_id) .. ":" .. text.escape(a.client_secret))
     end
     return fields, headers
   end)

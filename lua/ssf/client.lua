@@ -4,6 +4,7 @@ local auth = require "ssf.auth"
 local config = require "ssf.config"
 local errors = require "ssf.errors"
 local json = require "ssf.json"
+local text = require "ssf.text"
 
 local VERSION = require "ssf.version"
 
@@ -82,11 +83,6 @@ function Client:close()
 end
 Client.__close = Client.close
 
--- RFC 3986 unreserved characters stay; everything else is escaped.
-local function escape(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
-end
-
 local function encode_query(query)
   if not query then return "" end
   local keys = {}
@@ -94,7 +90,7 @@ local function encode_query(query)
   if #keys == 0 then return "" end
   table.sort(keys)
   local parts = {}
-  for i, k in ipairs(keys) do parts[i] = escape(k) .. "=" .. escape(query[k]) end
+  for i, k in ipairs(keys) do parts[i] = text.escape(k) .. "=" .. text.escape(query[k]) end
   return "?" .. table.concat(parts, "&")
 end
 
@@ -139,12 +135,6 @@ local function is_json(content_type)
   return mime == "application/json" or mime:match("^application/[%w%.%-]+%+json$") ~= nil
 end
 
-local function one_line(s, max)
-  s = s:gsub("[%c]+", " ")
-  if #s > max then s = s:sub(1, max) .. "..." end
-  return s
-end
-
 -- Turns a non-2xx answer into nil, message, info.
 local function http_failure(self, status, headers, body, attempts, secrets)
   -- A server may echo a credential in any header (a Location, a challenge).
@@ -158,7 +148,7 @@ local function http_failure(self, status, headers, body, attempts, secrets)
   }
   if status == 429 then info.retry_after = rate_limit_wait(headers) end
   local err = is_json(headers["content-type"]) and json.decode(body)
-  local text
+  local summary
   if type(err) == "table" and not json.is_array(err) then
     info.code = type(err.errorCode) == "string" and err.errorCode or nil
     info.summary = type(err.errorSummary) == "string" and self._redact(err.errorSummary, secrets) or nil
@@ -169,13 +159,13 @@ local function http_failure(self, status, headers, body, attempts, secrets)
       end
     end
     info.causes = causes
-    text = (info.code and info.code .. ": " or "") .. (info.summary or "")
-    if #causes > 0 then text = text .. " (" .. table.concat(causes, "; ") .. ")" end
+    summary = (info.code and info.code .. ": " or "") .. (info.summary or "")
+    if #causes > 0 then summary = summary .. " (" .. table.concat(causes, "; ") .. ")" end
   end
-  if not text or text == "" then
-    text = body ~= "" and self._redact(body, secrets) or "no error details in the response"
+  if not summary or summary == "" then
+    summary = body ~= "" and self._redact(body, secrets) or "no error details in the response"
   end
-  local msg = ("HTTP %d %s"):format(status, one_line(text, 400))
+  local msg = ("HTTP %d %s"):format(status, text.one_line(summary, 400))
   if info.request_id then msg = msg .. " (request " .. info.request_id .. ")" end
   return errors.fail("http", msg, info)
 end
@@ -278,7 +268,7 @@ function Client:_send(method, path, query, body, secrets, extra_headers, anonymo
   if rbody == "" then return true, meta end
   if not is_json(rheaders["content-type"]) then
     return errors.fail("decode", ("expected a JSON response, got content type '%s'")
-      :format(one_line(rheaders["content-type"] or "none", 100)),
+      :format(text.one_line(rheaders["content-type"] or "none", 100)),
       { status = status, request_id = meta.request_id })
   end
   local value, err = json.decode(rbody)

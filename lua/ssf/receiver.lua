@@ -6,6 +6,7 @@
 local config = require "ssf.config"
 local errors = require "ssf.errors"
 local json = require "ssf.json"
+local text = require "ssf.text"
 local httpd = require "ssf.httpd"
 
 local Receiver = { __name = "ssf.receiver" }
@@ -126,12 +127,6 @@ function Receiver:_remember(jti)
   return true
 end
 
-local function one_line(s, max)
-  s = tostring(s):gsub("%c+", " ")
-  if #s > max then s = s:sub(1, max) .. "..." end
-  return s
-end
-
 -- Verifies one request and answers it. Returns the SET when it is new
 -- and valid, nil when it was rejected or a repeat.
 function Receiver:_handle(req)
@@ -146,7 +141,7 @@ function Receiver:_handle(req)
   if type(set) ~= "table" then
     local err = type(info) == "table" and type(info.err) == "string" and info.err:match("^[%w_]+$")
       or "invalid_request"
-    local message = one_line(msg or "SET rejected", 200)
+    local message = text.one_line(msg or "SET rejected", 200)
     srv:respond(req.id, 400, json.encode { err = err, description = message })
     local rejected = self.rejected
     if #rejected >= MAX_REJECTED then table.remove(rejected, 1) end

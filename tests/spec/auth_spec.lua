@@ -280,7 +280,7 @@ describe("OAuth", function()
     assert.is_nil(all:find("CANARY", 1, true), all)
     assert.is_nil(all:find("PRIVATE KEY", 1, true), all)
     assert.is_nil(all:find("eyJ", 1, true), all) -- no JWT: assertion, proof or token
-    assert.is_nil(all:find(keys.read(rsa2):match("\n(.-)\n"), 1, true))
+    assert.is_nil(all:find(env.read(rsa2):match("\n(.-)\n"), 1, true))
   end)
 
   it("runs the lifecycle with only OKTA_CLIENT_* set, through private_key_jwt with DPoP", function()

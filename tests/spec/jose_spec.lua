@@ -13,13 +13,6 @@ local function hex(s)
   return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
 end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- A compact JWS over `payload` signed by ssf.jose, for npm jose to check.
 local function jws(key, payload)
   local input = jose.b64url_encode(ssf.json.encode { alg = key:alg() }) .. "." .. jose.b64url_encode(payload)
@@ -45,7 +38,7 @@ describe("ssf.jose", function()
     ["rsa-pss.pem"] = "genpkey -algorithm RSA-PSS -pkeyopt rsa_keygen_bits:2048",
   }
 
-  local function pem(name) return read(dir .. "/" .. name) end
+  local function pem(name) return assert(env.read(dir .. "/" .. name)) end
 
   setup(function()
     dir = env.tmpdir()

@@ -35,14 +35,6 @@ local function write_file(path, s)
   f:close()
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- Polls cond every 20 ms for up to `seconds`; returns whether it held.
 local function eventually(cond, seconds)
   for _ = 1, (seconds or 10) * 50 do
@@ -77,7 +69,7 @@ local function curl(url, opts)
   local _, out = env.run(("curl %s %s -D %s -w '\\n%%{http_code}' %s")
     :format(args, opts.extra or "", env.q(hfile), env.q(url)))
   if data then os.remove(data) end
-  local head = read_file(hfile) or ""
+  local head = env.read(hfile) or ""
   os.remove(hfile)
   local body, status = out:match("^(.-)\n(%d+)$")
   return tonumber(status), body, head
@@ -93,8 +85,8 @@ local function push(url, body, headers)
   os.execute(("(curl %s -o %s -w '%%{http_code}' %s > %s.part 2>/dev/null; mv %s.part %s) &")
     :format(args, env.q(out), env.q(url), env.q(done), env.q(done), env.q(done)))
   return function()
-    assert(eventually(function() return read_file(done) ~= nil end, 15), "curl did not finish")
-    local status, answer = tonumber(read_file(done)), read_file(out)
+    assert(eventually(function() return env.read(done) ~= nil end, 15), "curl did not finish")
+    local status, answer = tonumber(env.read(done)), env.read(out)
     os.remove(done)
     os.remove(out)
     os.remove(data)
@@ -259,7 +251,7 @@ describe("ssf.receiver", function()
     assert.is_true(#rx.rejected > 1)
     assert.are.equal("invalid_key", rx.rejected[1].err)
     rx:close() -- the rest of the loop finds the port closed
-    assert.is_true(eventually(function() return read_file(done) ~= nil end, 15))
+    assert.is_true(eventually(function() return env.read(done) ~= nil end, 15))
     os.remove(done)
   end)
 
@@ -327,9 +319,9 @@ describe("ssf.receiver", function()
       if not set then break end
       got[set.raw] = true
     end
-    assert.is_true(eventually(function() return read_file(done) ~= nil end, 15))
+    assert.is_true(eventually(function() return env.read(done) ~= nil end, 15))
     local statuses = {}
-    for s in read_file(out):gmatch("%d+") do statuses[s] = (statuses[s] or 0) + 1 end
+    for s in env.read(out):gmatch("%d+") do statuses[s] = (statuses[s] or 0) + 1 end
     os.remove(script)
     os.remove(out)
     os.remove(done)
@@ -549,16 +541,16 @@ describe("ssf.receiver with the fake transmitter", function()
       p:close()
       local url
       assert.is_true(eventually(function()
-        url = (read_file(err) or ""):match("receiving SETs at (%S+)")
+        url = (env.read(err) or ""):match("receiving SETs at (%S+)")
         return url ~= nil
-      end), read_file(err))
+      end), env.read(err))
 
       local status = curl(url, { body = "not-a-jwt" })
       assert.are.equal(400, status)
       verify_at(url, AUTH, "state-script")
       local gone = eventually(function() return not env.alive(pid) end, 15)
       if not gone then os.execute("kill " .. pid) end
-      local printed, notes = read_file(out), read_file(err)
+      local printed, notes = env.read(out), env.read(err)
       os.remove(out)
       os.remove(err)
       assert.is_true(gone, "receive.lua did not exit: " .. notes)

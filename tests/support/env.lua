@@ -33,6 +33,15 @@ function env.rmdir(dir)
   os.execute("rm -rf " .. env.q(dir))
 end
 
+--- The contents of a file, or nil when it cannot be opened.
+function env.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 --- Runs a shell command; returns its exit status, stdout and stderr.
 function env.run(cmd, stdin)
   local out, err = os.tmpname(), os.tmpname()
@@ -47,14 +56,10 @@ function env.run(cmd, stdin)
     full = full .. " </dev/null"
   end
   local _, _, code = os.execute(full)
-  local function slurp(p)
-    local f = assert(io.open(p, "rb"))
-    local s = f:read("a")
-    f:close()
-    os.remove(p)
-    return s
-  end
-  return code, slurp(out), slurp(err)
+  local stdout, stderr = assert(env.read(out)), assert(env.read(err))
+  os.remove(out)
+  os.remove(err)
+  return code, stdout, stderr
 end
 
 --- Runs ssflua with the given shell-quoted argument string.

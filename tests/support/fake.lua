@@ -8,14 +8,6 @@ local fake = {}
 local Fake = {}
 Fake.__index = Fake
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 --- Starts a server from `command` (a shell command line) that prints a
 --- line matching `pattern` with the base URL when it is ready.
 function fake.spawn(command, pattern, seconds)
@@ -25,13 +17,13 @@ function fake.spawn(command, pattern, seconds)
   p:close()
   local url
   for _ = 1, (seconds or 20) * 20 do -- bounded: 50 ms steps
-    url = slurp(log):match(pattern)
+    url = (env.read(log) or ""):match(pattern)
     if url then break end
     http.sleep(0.05)
   end
   if not url then
     os.execute("kill " .. pid .. " 2>/dev/null")
-    error("server did not start: " .. command .. "\n" .. slurp(log))
+    error("server did not start: " .. command .. "\n" .. (env.read(log) or ""))
   end
   return url, pid, log
 end

@@ -20,16 +20,9 @@ function keys.make(dir, kind, name, passphrase)
   return path
 end
 
-function keys.read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 --- The public JWK of a key file, with a kid.
 function keys.jwk(path, kid, passphrase)
-  local key = assert(require("ssf.jose").load_key(keys.read(path), passphrase))
+  local key = assert(require("ssf.jose").load_key(assert(env.read(path)), passphrase))
   local jwk = key:public_jwk()
   jwk.kid = kid
   key:close()
