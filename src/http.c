@@ -12,9 +12,12 @@
  *                   connect_timeout=, max_body=, ca_file=, proxy=,
  *                   user_agent=}
  *        -> status, headers (lowercased names), body
- *        |  nil, kind, message, reached
+ *        |  nil, kind, message, reached [, code, final]
  *           kind: "transport" | "timeout" | "decode" | "interrupted";
- *           reached: false when the request cannot have reached the server
+ *           reached: false when the request cannot have reached the server;
+ *           code: "tls" | "proxy" for those failures, with final true
+ *           when another attempt cannot succeed (a certificate that does
+ *           not verify, a proxy refusing the tunnel)
  *   session:close()            (also __close and __gc; idempotent)
  *   http.sleep(seconds)        (returns early on a signal, so Ctrl-C works)
  *   http.now()                 -> seconds on a monotonic clock (for timing)
@@ -25,6 +28,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
+#include <stdio.h>
+#include <strings.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +49,10 @@
 
 typedef struct session {
 	CURLM *multi;
-	CURL *easy; /* reused: curl_easy_reset keeps its DNS and TLS caches */
+	CURL *easy; /* reused for every request: its DNS and TLS caches stay */
 	struct curl_slist *headers;
+	char *default_ca;                 /* libcurl's built-in CA bundle, or NULL */
+	char *user_agent, *ca_file, *proxy; /* as set on easy; NULL: the default */
 	ssf_buf body, head;
 	int body_too_big, head_too_big;
 	char errbuf[CURL_ERROR_SIZE];
@@ -101,6 +108,11 @@ static void session_free(session *s)
 	}
 	curl_slist_free_all(s->headers);
 	s->headers = NULL;
+	free(s->default_ca);
+	free(s->user_agent);
+	free(s->ca_file);
+	free(s->proxy);
+	s->default_ca = s->user_agent = s->ca_file = s->proxy = NULL;
 	ssf_buf_free(&s->body);
 	ssf_buf_free(&s->head);
 }
@@ -111,6 +123,54 @@ static int session_close(lua_State *L)
 	return 0;
 }
 
+/* Sets a string option only when it differs from what the handle holds: a
+ * client's user agent, CA file and proxy are the same for all its requests.
+ * *held is a copy of what was set, NULL for the default `def`. */
+static int set_string(CURL *e, CURLoption opt, char **held, const char *want, const char *def)
+{
+	if (*held == want || (*held && want && strcmp(*held, want) == 0))
+		return 1;
+	char *copy = NULL;
+	if (want && (copy = strdup(want)) == NULL)
+		return 0;
+	if (curl_easy_setopt(e, opt, want ? want : def) != CURLE_OK) {
+		free(copy);
+		return 0;
+	}
+	free(*held);
+	*held = copy;
+	return 1;
+}
+
+/* What every request of a session shares, set once: the handle is never
+ * reset, so these stay (and so do its DNS and TLS caches). */
+static int configure_session(session *s)
+{
+	CURL *e = s->easy;
+	/* libcurl's built-in CA bundle, restored if a request with a ca_file
+	 * is followed by one without. */
+	char *def = NULL;
+	curl_easy_getinfo(e, CURLINFO_CAINFO, &def);
+	if (def && (s->default_ca = strdup(def)) == NULL)
+		return 0;
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Redirects are never followed: an API answer that redirects is an
+	 * error to report, not a reason to send credentials elsewhere. */
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	/* "" offers every encoding libcurl can decode and has it decode the
+	 * answer, also when the script sent its own Accept-Encoding. */
+	return curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+}
+
 static int l_session(lua_State *L)
 {
 	session *s = lua_newuserdatauv(L, sizeof *s, 0);
@@ -118,7 +178,7 @@ static int l_session(lua_State *L)
 	luaL_setmetatable(L, SESSION_MT);
 	s->multi = curl_multi_init();
 	s->easy = curl_easy_init();
-	if (s->multi == NULL || s->easy == NULL) {
+	if (s->multi == NULL || s->easy == NULL || !configure_session(s)) {
 		session_free(s);
 		return luaL_error(L, "cannot create a libcurl handle");
 	}
@@ -176,19 +236,29 @@ static void set_headers(lua_State *L, session *s)
 		luaL_error(L, "not enough memory");
 }
 
+/* The next "Name: value" field of a header block at or after *pos. */
+static int next_field(const ssf_buf *head, size_t *pos, const char **name, size_t *nlen,
+		      const char **value, size_t *vlen)
+{
+	while (*pos < head->len) {
+		const char *line = head->data + *pos;
+		const char *nl = memchr(line, '\n', head->len - *pos);
+		size_t len = nl ? (size_t)(nl - line) + 1 : head->len - *pos;
+		*pos += len;
+		if (ssf_header_parse(line, len, name, nlen, value, vlen) == SSF_HDR_FIELD)
+			return 1;
+	}
+	return 0;
+}
+
 static void push_headers(lua_State *L, const ssf_buf *head)
 {
 	lua_newtable(L);
 	size_t pos = 0;
-	while (pos < head->len) {
-		const char *line = head->data + pos;
-		const char *nl = memchr(line, '\n', head->len - pos);
-		size_t len = nl ? (size_t)(nl - line) + 1 : head->len - pos;
-		pos += len;
-		const char *name, *value;
-		size_t nlen, vlen;
-		if (ssf_header_parse(line, len, &name, &nlen, &value, &vlen) != SSF_HDR_FIELD ||
-		    nlen >= MAX_NAME)
+	const char *name, *value;
+	size_t nlen, vlen;
+	while (next_field(head, &pos, &name, &nlen, &value, &vlen)) {
+		if (nlen >= MAX_NAME)
 			continue;
 		char lower[MAX_NAME];
 		for (size_t i = 0; i < nlen; i++)
@@ -207,17 +277,91 @@ static void push_headers(lua_State *L, const ssf_buf *head)
 	}
 }
 
-static int push_failure(lua_State *L, const char *kind, const char *msg, int reached)
+static int push_failure(lua_State *L, const char *kind, const char *msg, int reached,
+			const char *code, int final)
 {
 	lua_pushnil(L);
 	lua_pushstring(L, kind);
 	lua_pushstring(L, msg);
 	lua_pushboolean(L, reached);
-	return 4;
+	if (code == NULL)
+		return 4;
+	lua_pushstring(L, code);
+	lua_pushboolean(L, final);
+	return 6;
 }
 
-static int fail_transfer(lua_State *L, session *s, CURLcode rc, double timeout,
-			 double connect_timeout)
+/* TLS failures that another attempt cannot fix: the peer's certificate or
+ * name, or our own CA file and TLS settings. A handshake cut short
+ * (CURLE_SSL_CONNECT_ERROR) is not among them. */
+static int tls_final(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Whether a failed connect was to a proxy rather than to the URL's host.
+ * libcurl names the endpoint it could not reach ("Failed to connect to H
+ * port P ..."), and which proxy applies (option or environment, NO_PROXY)
+ * is its decision, so the endpoint is compared with the URL's. */
+static int connect_failed_at_proxy(session *s, const char *url)
+{
+	char host[256];
+	long port;
+	if (sscanf(s->errbuf, "Failed to connect to %255s port %ld", host, &port) != 2)
+		return 0;
+	CURLU *u = curl_url();
+	char *uhost = NULL, *uport = NULL;
+	int other = 0;
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &uhost, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &uport, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+		/* The URL spells an IPv6 host in brackets; the message does not. */
+		size_t n = strlen(uhost);
+		const char *h = uhost;
+		if (n >= 2 && uhost[0] == '[') {
+			h = uhost + 1;
+			n -= 2;
+		}
+		other = strlen(host) != n || strncmp(host, h, n) != 0 || atol(uport) != port;
+	}
+	curl_free(uhost);
+	curl_free(uport);
+	curl_url_cleanup(u);
+	return other;
+}
+
+/* Pushes the answer's Content-Encoding (at most 100 bytes), or "none". */
+static void push_content_encoding(lua_State *L, const ssf_buf *head)
+{
+	size_t pos = 0;
+	const char *name, *value;
+	size_t nlen, vlen;
+	while (next_field(head, &pos, &name, &nlen, &value, &vlen)) {
+		if (nlen == 16 && strncasecmp(name, "Content-Encoding", 16) == 0) {
+			lua_pushlstring(L, value, vlen < 100 ? vlen : 100);
+			return;
+		}
+	}
+	lua_pushliteral(L, "none");
+}
+
+static int fail_transfer(lua_State *L, session *s, CURLcode rc, const char *url,
+			 double timeout, double connect_timeout)
 {
 	/* Bytes of request sent: zero means the server cannot have seen it,
 	 * which also tells a connect timeout from a slow answer (the connect
@@ -225,74 +369,81 @@ static int fail_transfer(lua_State *L, session *s, CURLcode rc, double timeout,
 	long sent = 0;
 	curl_easy_getinfo(s->easy, CURLINFO_REQUEST_SIZE, &sent);
 	int reached = sent > 0;
+	/* libcurl's error buffer is the specific message; its code's generic
+	 * text ("Couldn't resolve host name") would only repeat it. */
 	const char *detail = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
 
 	if (s->body_too_big) {
 		lua_pushfstring(L, "response body exceeds max_body (%I bytes)",
 				(lua_Integer)s->body.max);
-		return push_failure(L, "decode", lua_tostring(L, -1), 1);
+		return push_failure(L, "decode", lua_tostring(L, -1), 1, NULL, 0);
 	}
 	if (s->head_too_big)
-		return push_failure(L, "transport", "response headers exceed 256 KiB", 1);
+		return push_failure(L, "transport", "response headers exceed 256 KiB", 1, NULL, 0);
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		if (!reached)
 			lua_pushfstring(L, "connect timeout after %f s: %s", connect_timeout, detail);
 		else
 			lua_pushfstring(L, "timeout after %f s: %s", timeout, detail);
-		return push_failure(L, "timeout", lua_tostring(L, -1), reached);
+		return push_failure(L, "timeout", lua_tostring(L, -1), reached, NULL, 0);
 	}
-	lua_pushfstring(L, "%s: %s", curl_easy_strerror(rc), detail);
-	return push_failure(L, "transport", lua_tostring(L, -1), reached);
+	if (rc == CURLE_BAD_CONTENT_ENCODING) {
+		lua_pushliteral(L, "cannot decode the response body (Content-Encoding: ");
+		push_content_encoding(L, &s->head);
+		lua_pushfstring(L, "): %s", detail);
+		lua_concat(L, 3);
+		return push_failure(L, "decode", lua_tostring(L, -1), 1, NULL, 0);
+	}
+	/* A proxy's answer to CONNECT other than 2xx: a 4xx (forbidden port,
+	 * authentication required) is its policy, a 5xx may pass. */
+	long connect_code = 0;
+	curl_easy_getinfo(s->easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+	if (connect_code >= 300) {
+		lua_pushfstring(L, "the proxy %s the tunnel: CONNECT answered HTTP %d",
+				connect_code < 500 ? "refused" : "could not open", (int)connect_code);
+		return push_failure(L, "transport", lua_tostring(L, -1), 0, "proxy",
+				    connect_code < 500);
+	}
+	if (rc == CURLE_COULDNT_RESOLVE_PROXY)
+		return push_failure(L, "transport", detail, 0, "proxy", 0);
+	if (rc == CURLE_COULDNT_CONNECT && connect_failed_at_proxy(s, url)) {
+		lua_pushfstring(L, "cannot connect to the proxy: %s", detail);
+		return push_failure(L, "transport", lua_tostring(L, -1), 0, "proxy", 0);
+	}
+	if (rc == CURLE_SSL_CONNECT_ERROR) {
+		/* libcurl's text here is only the TLS library's error string. */
+		lua_pushfstring(L, "TLS handshake failed: %s", detail);
+		return push_failure(L, "transport", lua_tostring(L, -1), reached, "tls", 0);
+	}
+	if (tls_final(rc))
+		return push_failure(L, "transport", detail, reached, "tls", 1);
+	return push_failure(L, "transport", detail, reached, NULL, 0);
 }
 
+/* The request's own options. Each one a previous request may have set is
+ * set again, so nothing carries over. */
 static void configure(session *s, const char *method, const char *url, const char *body,
-		      size_t body_len, double timeout, double connect_timeout,
-		      const char *ca_file, const char *proxy, const char *user_agent)
+		      size_t body_len, double timeout, double connect_timeout)
 {
 	CURL *e = s->easy;
-	curl_easy_reset(e);
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
-	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* Redirects are never followed: an API answer that redirects is an
-	 * error to report, not a reason to send credentials elsewhere. */
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	if (user_agent)
-		curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
-	if (ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
-	if (proxy)
-		curl_easy_setopt(e, CURLOPT_PROXY, proxy);
-
-	if (strcmp(method, "GET") == 0) {
-		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-	} else if (strcmp(method, "HEAD") == 0) {
+	/* GET clears a previous request's HEAD or POST. */
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	int get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
+	int post = strcmp(method, "POST") == 0;
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, get || head ? NULL : method);
+	if (head)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	} else {
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-		/* libcurl silently resends a request whose reused connection
-		 * dies before any answer. That is unsafe for a POST, which may
-		 * have been processed: give it a connection of its own. */
-		if (strcmp(method, "POST") == 0)
-			curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-		if (body) {
-			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-			curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
-		} else if (strcmp(method, "POST") == 0) {
-			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
-			curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, "");
-		}
+	/* libcurl silently resends a request whose reused connection dies
+	 * before any answer. That is unsafe for a POST, which may have been
+	 * processed: give it a connection of its own. */
+	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)post);
+	if (!get && !head && (body || post)) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
+		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
 	}
 }
 
@@ -320,7 +471,7 @@ static int session_perform(lua_State *L)
 {
 	session *s = check_session(L);
 	luaL_checktype(L, 2, LUA_TTABLE);
-	luaL_checkstack(L, 16, "request options");
+	luaL_checkstack(L, 24, "request options");
 	const char *method = opt_string(L, "method", "GET");
 	const char *url = opt_string(L, "url", NULL);
 	size_t body_len = 0;
@@ -336,6 +487,10 @@ static int session_perform(lua_State *L)
 	if (url == NULL)
 		return luaL_error(L, "bad request option 'url' (string expected, got nil)");
 	set_headers(L, s);
+	if (!set_string(s->easy, CURLOPT_USERAGENT, &s->user_agent, user_agent, NULL) ||
+	    !set_string(s->easy, CURLOPT_CAINFO, &s->ca_file, ca_file, s->default_ca) ||
+	    !set_string(s->easy, CURLOPT_PROXY, &s->proxy, proxy, NULL))
+		return luaL_error(L, "not enough memory");
 
 	/* From here to the end of the transfer nothing may raise. */
 	ssf_buf_clear(&s->body);
@@ -344,10 +499,9 @@ static int session_perform(lua_State *L)
 	s->head.max = MAX_HEADER_BYTES;
 	s->body_too_big = s->head_too_big = 0;
 	s->errbuf[0] = '\0';
-	configure(s, method, url, body, body_len, timeout, connect_timeout, ca_file, proxy,
-		  user_agent);
+	configure(s, method, url, body, body_len, timeout, connect_timeout);
 	if (curl_multi_add_handle(s->multi, s->easy) != CURLM_OK)
-		return push_failure(L, "transport", "cannot start the transfer", 0);
+		return push_failure(L, "transport", "cannot start the transfer", 0, NULL, 0);
 
 	/* Ctrl-C must abort a transfer blocked in libcurl, where a Lua hook
 	 * cannot run (see sigint.h). */
@@ -356,9 +510,9 @@ static int session_perform(lua_State *L)
 	CURLcode rc = run_transfer(s);
 	curl_multi_remove_handle(s->multi, s->easy);
 	if (ssf_sigint_end(&sig))
-		return push_failure(L, "interrupted", "interrupted", 1);
+		return push_failure(L, "interrupted", "interrupted", 1, NULL, 0);
 	if (rc != CURLE_OK)
-		return fail_transfer(L, s, rc, timeout, connect_timeout);
+		return fail_transfer(L, s, rc, url, timeout, connect_timeout);
 	long status = 0;
 	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
 	lua_pushinteger(L, status);

@@ -165,7 +165,13 @@ local function http_failure(self, status, headers, body, attempts, secrets)
   if not summary or summary == "" then
     summary = body ~= "" and self._redact(body, secrets) or "no error details in the response"
   end
-  local msg = ("HTTP %d %s"):format(status, text.one_line(summary, 400))
+  local msg
+  -- A redirect's body is the server's HTML; where it points is what matters.
+  if status >= 300 and status < 400 and scrubbed.location then
+    msg = ("HTTP %d redirect to %s (not followed)"):format(status, text.one_line(scrubbed.location, 400))
+  else
+    msg = ("HTTP %d %s"):format(status, text.one_line(summary, 400))
+  end
   if info.request_id then msg = msg .. " (request " .. info.request_id .. ")" end
   return errors.fail("http", msg, info)
 end
@@ -193,7 +199,7 @@ function Client:_exchange(method, url, prepare, secrets)
     for _, h in ipairs(retry_headers) do headers[#headers + 1] = h end
     request.headers, request.body = headers, body
     local started = self.debug and http.now()
-    local status, kind, message, reached = self._session:perform(request)
+    local status, kind, message, reached, code, final = self._session:perform(request)
     if started then
       -- Method, URL, outcome and timing only: headers and bodies, where
       -- credentials travel, are never written.
@@ -223,11 +229,14 @@ function Client:_exchange(method, url, prepare, secrets)
       end
       http.sleep(wait)
     else
-      -- A POST that may have reached the server is never repeated.
-      local retry = attempt <= self.retries and (kind == "transport" or kind == "timeout")
+      -- A POST that may have reached the server is never repeated, nor is
+      -- what cannot succeed (a certificate that does not verify, a proxy
+      -- refusing the tunnel).
+      local retry = not final and attempt <= self.retries and (kind == "transport" or kind == "timeout")
         and (IDEMPOTENT[method] or not reached)
       if not retry then
-        return errors.fail(kind, self._redact(message, secrets), { attempts = attempt })
+        return errors.fail(kind, text.one_line(self._redact(message, secrets), 400),
+          { attempts = attempt, code = code })
       end
       local wait = backoff(self, attempt)
       if self.debug then io.stderr:write(("ssf: %s, waiting %.2f s to retry\n"):format(kind, wait)) end

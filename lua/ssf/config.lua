@@ -80,6 +80,23 @@ function config.check_org(url, parse_url)
   return u.scheme .. "://" .. u.host .. (u.port and ":" .. u.port or "")
 end
 
+--- Checks once, when the client is made, that ca_file is a readable file
+--- holding at least one PEM certificate: otherwise every request would
+--- fail later as a TLS error. Returns true, or nil and a message.
+function config.check_ca_file(path)
+  local f, err = io.open(path, "rb")
+  local pem
+  if f then
+    pem, err = f:read("a")
+    f:close()
+  end
+  if not pem then return nil, ("cannot read ca_file %s (%s)"):format(path, (err:gsub("^.*: ", ""))) end
+  if not pem:find("%-%-%-%-%-BEGIN CERTIFICATE%-%-%-%-%-\r?\n[%w+/=\r\n]+%-%-%-%-%-END CERTIFICATE%-%-%-%-%-") then
+    return nil, ("ca_file %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)"):format(path)
+  end
+  return true
+end
+
 --- A subdomain must be one DNS label, so it can only ever name a host
 --- under okta.com.
 function config.check_subdomain(s)
@@ -259,6 +276,10 @@ function config.resolve(opts, parse_url, getenv, level)
     return fail("options 'timeout', 'connect_timeout' and 'max_body' must be greater than 0")
   end
   settings.user_agent, settings.ca_file, settings.proxy = opts.user_agent, opts.ca_file, opts.proxy
+  if opts.ca_file then
+    local ok, msg = config.check_ca_file(opts.ca_file)
+    if not ok then return fail(msg) end
+  end
   if opts.debug ~= nil then
     settings.debug = opts.debug
   else

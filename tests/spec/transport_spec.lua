@@ -86,6 +86,35 @@ describe("transport failures", function()
     assert.are.equal(1, attempts(STREAM .. "/verification"))
   end)
 
+  it("carries no method, body or connection rule over from one request to the next", function()
+    local s = assert(okta:create_stream { delivery = { method = ssf.PUSH, endpoint_url = "https://r.example.com" },
+                                          events_requested = { ssf.events.SESSION_REVOKED } })
+    assert(okta:request { method = "DELETE", path = STREAM, query = { stream_id = s.stream_id } })
+    okta:request { method = "HEAD", path = STREAM }
+    assert.are.equal(0, #assert(okta:streams()))
+    assert(okta:stream_status(s.stream_id) == nil)
+    local seen = f:requests()
+    local methods = {}
+    for i, r in ipairs(seen) do methods[i] = r.method end
+    assert.are.same({ "POST", "DELETE", "HEAD", "GET", "GET" }, methods)
+    assert.are.equal("", seen[2].body)
+    assert.is_nil(seen[2].headers["content-length"])
+    -- Only the POST gets a connection of its own.
+    assert.are.equal(seen[2].remote_port, seen[5].remote_port)
+  end)
+
+  it("carries no user agent over to a request that names none", function()
+    local s <close> = require("ssf.http").session()
+    for _, ua in ipairs { "ua-first/1", false, "ua-third/3" } do
+      assert.are.equal(200, s:perform { url = f.url .. STREAM, user_agent = ua or nil,
+                                        headers = { "Authorization: Bearer tok-rw" } })
+    end
+    local seen = f:requests()
+    assert.are.equal("ua-first/1", seen[1].headers["user-agent"])
+    assert.is_nil(seen[2].headers["user-agent"])
+    assert.are.equal("ua-third/3", seen[3].headers["user-agent"])
+  end)
+
   it("does not retry 500", function()
     f:faults { { status = 500, body = { errorCode = "E0000009", errorSummary = "Internal Server Error" } } }
     local _, msg, info = okta:streams()
@@ -117,7 +146,19 @@ describe("transport failures", function()
     assert.is_nil(v)
     assert.are.equal("transport", info.kind)
     assert.are.equal(2, info.attempts)
-    assert.matches("onnect", msg)
+    assert.is_nil(info.code)
+    -- libcurl's message alone: its error code's text would repeat it.
+    assert.matches("^Failed to connect to 127%.0%.0%.1 port 1 after %d+ ms: Couldn't connect to server$", msg)
+  end)
+
+  it("says once that a host name does not resolve", function()
+    local c = assert(ssf.client { org = "https://nonexistent.invalid", auth = { type = "bearer", token = "tok-rw" },
+                                 retries = 0 })
+    local v, msg, info = c:streams()
+    c:close()
+    assert.is_nil(v)
+    assert.are.equal("transport", info.kind)
+    assert.are.equal("Could not resolve host: nonexistent.invalid", msg)
   end)
 
   it("times out a connect that never completes, retrying even a POST", function()
@@ -184,13 +225,22 @@ describe("transport failures", function()
     assert.matches("exceeds max_body %(1000 bytes%)", msg)
   end)
 
-  it("does not follow a redirect to another host", function()
-    f:faults { { status = 302, headers = { Location = "http://127.0.0.2:1/steal" } } }
-    local v, _, info = okta:streams()
+  it("does not follow a redirect to another host, and says where it pointed", function()
+    f:faults { { status = 302, headers = { Location = "http://127.0.0.2:1/steal" },
+                 body = "<html><body>Moved</body></html>" } }
+    local v, msg, info = okta:streams()
     assert.is_nil(v)
     assert.are.equal("http", info.kind)
     assert.are.equal(302, info.status)
     assert.are.equal(1, attempts())
+    assert.are.equal(("HTTP 302 redirect to http://127.0.0.2:1/steal (not followed) (request %s)")
+      :format(info.request_id), msg)
+  end)
+
+  it("leaves no double space from a body that ends in a newline", function()
+    f:faults { { status = 500, headers = { ["Content-Type"] = "text/plain" }, body = "Internal error\r\n" } }
+    local _, msg, info = okta:streams()
+    assert.are.equal(("HTTP 500 Internal error (request %s)"):format(info.request_id), msg)
   end)
 
   it("aborts a blocked transfer on Ctrl-C", function()
