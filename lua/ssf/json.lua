@@ -5,6 +5,8 @@
 -- cjson 2.1.0 encodes every empty table as {} and decodes [] and {} to the
 -- same empty table. Both directions are bridged with a placeholder string
 -- that carries a per-process random nonce, so no real JSON text can forge it.
+-- The same bridge carries numbers cjson 2.1.0 would round: it writes at
+-- most 14 significant digits, and reads every number as a double.
 local cjson = require "cjson.safe"
 
 local json = {}
@@ -39,10 +41,32 @@ local EMPTY = "\0ssf-empty-array:" .. table.concat(nonce)
 -- How cjson writes EMPTY, and its Lua pattern.
 local EMPTY_JSON = '"\\u0000' .. EMPTY:sub(2) .. '"'
 local EMPTY_JSON_PATTERN = EMPTY_JSON:gsub("%p", "%%%0")
+-- A number written or read exactly: NUMBER .. its JSON text.
+local NUMBER = "\0ssf-number:" .. table.concat(nonce) .. ":"
+local NUMBER_JSON_PATTERN = ('"\\u0000' .. NUMBER:sub(2)):gsub("%p", "%%%0") .. '([^"]*)"'
+
+-- The JSON text for a number cjson would write with fewer digits than it
+-- needs (cjson's %.14g), or nil when cjson's text is exact. Integers are
+-- written whole; a float with the fewest digits that read back the same.
+local function exact_number(n)
+  if math.type(n) == "integer" then
+    return (n >= 1e14 or n <= -1e14) and ("%d"):format(n) or nil
+  end
+  if n ~= n or n == math.huge or n == -math.huge or tonumber(("%.14g"):format(n)) == n then return nil end
+  for digits = 15, 17 do
+    local t = ("%." .. digits .. "g"):format(n)
+    if tonumber(t) == n then return t end
+  end
+end
 
 -- Returns v, or a copy of it with every marked empty table replaced by
--- EMPTY. Copies only the tables on the way to a replacement.
+-- EMPTY and every number cjson would round by NUMBER and its exact text.
+-- Copies only the tables on the way to a replacement.
 local function placehold(v)
+  if type(v) == "number" then
+    local t = exact_number(v)
+    return t and NUMBER .. t or v
+  end
   if type(v) ~= "table" then return v end
   if getmetatable(v) == array_mt and next(v) == nil then return EMPTY end
   local copy
@@ -64,7 +88,7 @@ function json.try_encode(v)
   local p = placehold(v)
   local s, err = codec.encode(p)
   if not s then return nil, err end
-  if p ~= v then s = s:gsub(EMPTY_JSON_PATTERN, "[]") end
+  if p ~= v then s = s:gsub(EMPTY_JSON_PATTERN, "[]"):gsub(NUMBER_JSON_PATTERN, "%1") end
   -- cjson writes "/" as "\/": legal, but it garbles every URL a person
   -- reads. An odd run of backslashes before "/" ends in that escape.
   return (s:gsub("(\\+)/", function(run)
@@ -80,22 +104,25 @@ function json.encode(v)
 end
 
 -- Rewrites each empty array in the text ([] with only JSON white space
--- inside, outside any string) to [EMPTY]. Malformed text is left for cjson
--- to reject.
-local function placehold_text(s)
-  if not s:find("%[[ \t\r\n]*%]") then return s end
+-- inside, outside any string) to [EMPTY], and, with `numbers`, each
+-- integer of 16 or more digits (beyond a double's exact range) to a
+-- NUMBER string. Malformed text is left for cjson to reject.
+local function placehold_text(s, numbers)
+  if not numbers and not s:find("%[[ \t\r\n]*%]") then return s end
   local out, from, pos = {}, 1, 1
+  local token = numbers and '["%[%-%d]' or '["%[]'
   while true do
-    local j = s:find('["%[]', pos)
+    local j = s:find(token, pos)
     if not j then break end
-    if s:byte(j) == 34 then -- a string: skip to its closing quote
+    local c = s:byte(j)
+    if c == 34 then -- a string: skip to its closing quote
       local k = j + 1
       while true do
         local q = s:find('["\\]', k)
         if not q then return s end
         if s:byte(q) == 92 then k = q + 2 else pos = q + 1; break end
       end
-    else
+    elseif c == 91 then
       local close = s:match("^%[[ \t\r\n]*()%]", j)
       if close then
         out[#out + 1] = s:sub(from, j)
@@ -105,15 +132,38 @@ local function placehold_text(s)
       else
         pos = j + 1
       end
+    else -- a number
+      local digits, after = s:match("^%-?(%d+)()", j)
+      if not digits then
+        pos = j + 1
+      elseif s:find("^[%.eE]", after) then
+        pos = s:match("^[%d%.eE%+%-]*()", after)
+      else
+        if #digits >= 16 then
+          out[#out + 1] = s:sub(from, j - 1)
+          out[#out + 1] = '"\\u0000' .. NUMBER:sub(2) .. s:sub(j, after - 1) .. '"'
+          from = after
+        end
+        pos = after
+      end
     end
   end
   out[#out + 1] = s:sub(from)
   return table.concat(out)
 end
 
+-- Reads a NUMBER string back as an integer (a float beyond 64 bits).
+local function exact_value(x)
+  if type(x) == "string" and x:sub(1, #NUMBER) == NUMBER then
+    local t = x:sub(#NUMBER + 1)
+    return math.tointeger(tonumber(t)) or tonumber(t) + 0.0
+  end
+  return x
+end
+
 -- cjson decodes object keys as strings, so a table with [1] came from an
 -- array. Depth is bounded by decode_max_depth.
-local function mark_arrays(v)
+local function mark_arrays(v, numbers)
   if type(v) ~= "table" then return end
   if v[1] ~= nil then
     setmetatable(v, array_mt)
@@ -122,7 +172,13 @@ local function mark_arrays(v)
       return
     end
   end
-  for _, x in pairs(v) do mark_arrays(x) end
+  for k, x in pairs(v) do
+    if numbers then
+      local y = exact_value(x)
+      if y ~= x then v[k] = y end
+    end
+    mark_arrays(x, numbers)
+  end
 end
 
 --- Decodes s; on malformed input returns nil, message.
@@ -136,9 +192,12 @@ function json.decode(s)
   -- JSON text is UTF-8 (RFC 8259); cjson passes any bytes through.
   local ok, bad = utf8.len(s)
   if not ok then return nil, ("malformed JSON: invalid UTF-8 at byte %d"):format(bad) end
-  local v, err = codec.decode(placehold_text(s))
+  -- Only text with a run of 16 digits can hold an integer a double rounds.
+  local numbers = s:find("%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d") ~= nil
+  local v, err = codec.decode(placehold_text(s, numbers))
   if v == nil and err then return nil, "malformed JSON: " .. err end
-  mark_arrays(v)
+  if numbers then v = exact_value(v) end
+  mark_arrays(v, numbers)
   return v
 end
 
