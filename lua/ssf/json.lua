@@ -139,7 +139,7 @@ local function placehold_text(s, numbers)
       elseif s:find("^[%.eE]", after) then
         pos = s:match("^[%d%.eE%+%-]*()", after)
       else
-        if #digits >= 16 then
+        if #digits >= 16 and digits:byte(1) ~= 48 then -- not "0...": leave that for cjson to refuse
           out[#out + 1] = s:sub(from, j - 1)
           out[#out + 1] = '"\\u0000' .. NUMBER:sub(2) .. s:sub(j, after - 1) .. '"'
           from = after

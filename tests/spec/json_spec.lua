@@ -85,6 +85,8 @@ describe("ssf.json", function()
       assert.are.equal(x, json.decode(json.encode { x })[1])
     end
     assert.are.equal("[0.1,100.25,0.30000000000000004]", json.encode { 0.1, 100.25, 0.1 + 0.2 })
+    -- A leading zero is still refused, however long the number.
+    assert.is_nil(json.decode("[00000000000000001]"))
     -- Digits inside strings stay strings.
     assert.are.equal("12345678901234567890", json.decode('{"s":"12345678901234567890"}').s)
   end)
