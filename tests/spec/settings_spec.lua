@@ -143,5 +143,8 @@ okta:
       probe { OKTA_CLIENT_ORGURL = "https://a.okta.com", OKTA_CLIENT_AUTHORIZATIONMODE = "RefreshToken",
               OKTA_CLIENT_CLIENTID = "0oaweb", OKTA_CLIENT_CLIENTSECRET = "s",
               OKTA_CLIENT_REFRESHTOKENFILE = "/nonexistent/rt" })
+    write(home .. "/.okta/okta.yaml", "okta:\n  client:\n    orgUrl: https://a.okta.com\n    clientId: 0oaweb\n" ..
+      "    clientSecret: s\n    refreshTokenFile: /nonexistent/rt-yaml\n")
+    assert.matches("^auth\tcannot read refresh_token_file: /nonexistent/rt%-yaml", probe())
   end)
 end)
