@@ -52,7 +52,10 @@ local function exact_number(n)
   if math.type(n) == "integer" then
     return (n >= 1e14 or n <= -1e14) and ("%d"):format(n) or nil
   end
-  if n ~= n or n == math.huge or n == -math.huge or tonumber(("%.14g"):format(n)) == n then return nil end
+  -- Whole floats below 1e14 (what cjson decodes every integer to) are
+  -- exact in %.14g; so are NaN and the infinities cjson refuses anyway.
+  if n ~= n or (n > -1e14 and n < 1e14 and n == math.floor(n)) or n == math.huge or n == -math.huge
+      or tonumber(("%.14g"):format(n)) == n then return nil end
   for digits = 15, 17 do
     local t = ("%." .. digits .. "g"):format(n)
     if tonumber(t) == n then return t end
@@ -62,12 +65,16 @@ end
 -- Returns v, or a copy of it with every marked empty table replaced by
 -- EMPTY and every number cjson would round by NUMBER and its exact text.
 -- Copies only the tables on the way to a replacement.
+local numbers_placed -- set when placehold put a NUMBER in
 local function placehold(v)
-  if type(v) == "number" then
+  local kind = type(v)
+  if kind == "number" then
     local t = exact_number(v)
-    return t and NUMBER .. t or v
+    if not t then return v end
+    numbers_placed = true
+    return NUMBER .. t
   end
-  if type(v) ~= "table" then return v end
+  if kind ~= "table" then return v end
   if getmetatable(v) == array_mt and next(v) == nil then return EMPTY end
   local copy
   for k, x in pairs(v) do
@@ -85,10 +92,12 @@ end
 
 --- Encodes v; returns nil, message when v holds something JSON cannot.
 function json.try_encode(v)
+  numbers_placed = false
   local p = placehold(v)
   local s, err = codec.encode(p)
   if not s then return nil, err end
-  if p ~= v then s = s:gsub(EMPTY_JSON_PATTERN, "[]"):gsub(NUMBER_JSON_PATTERN, "%1") end
+  if p ~= v then s = s:gsub(EMPTY_JSON_PATTERN, "[]") end
+  if numbers_placed then s = s:gsub(NUMBER_JSON_PATTERN, "%1") end
   -- cjson writes "/" as "\/": legal, but it garbles every URL a person
   -- reads. An odd run of backslashes before "/" ends in that escape.
   return (s:gsub("(\\+)/", function(run)
@@ -161,24 +170,37 @@ local function exact_value(x)
   return x
 end
 
+-- 2^53: from here on a double no longer holds every integer.
+local EXACT_LIMIT = 2 ^ 53
+
+local function is_big(x)
+  return type(x) == "number" and (x >= EXACT_LIMIT or x <= -EXACT_LIMIT)
+end
+
 -- cjson decodes object keys as strings, so a table with [1] came from an
--- array. Depth is bounded by decode_max_depth.
+-- array. Depth is bounded by decode_max_depth. With `numbers`, NUMBER
+-- strings become numbers again; without, returns whether any number is
+-- big enough that cjson may have rounded it.
 local function mark_arrays(v, numbers)
-  if type(v) ~= "table" then return end
+  if type(v) ~= "table" then return false end
+  local big = false
   if v[1] ~= nil then
     setmetatable(v, array_mt)
     if v[1] == EMPTY and v[2] == nil then
       v[1] = nil
-      return
+      return false
     end
   end
   for k, x in pairs(v) do
     if numbers then
       local y = exact_value(x)
       if y ~= x then v[k] = y end
+    elseif is_big(x) then
+      big = true
     end
-    mark_arrays(x, numbers)
+    if mark_arrays(x, numbers) then big = true end
   end
+  return big
 end
 
 --- Decodes s; on malformed input returns nil, message.
@@ -192,12 +214,14 @@ function json.decode(s)
   -- JSON text is UTF-8 (RFC 8259); cjson passes any bytes through.
   local ok, bad = utf8.len(s)
   if not ok then return nil, ("malformed JSON: invalid UTF-8 at byte %d"):format(bad) end
-  -- Only text with a run of 16 digits can hold an integer a double rounds.
-  local numbers = s:find("%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d") ~= nil
-  local v, err = codec.decode(placehold_text(s, numbers))
+  local v, err = codec.decode(placehold_text(s))
   if v == nil and err then return nil, "malformed JSON: " .. err end
-  if numbers then v = exact_value(v) end
-  mark_arrays(v, numbers)
+  if mark_arrays(v) or is_big(v) then
+    -- A number beyond 2^53 may be an integer cjson rounded: read the
+    -- text again with long integers kept whole (rare, so done twice).
+    v = exact_value(assert(codec.decode(placehold_text(s, true))))
+    mark_arrays(v, true)
+  end
   return v
 end
 
