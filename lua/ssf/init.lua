@@ -2,6 +2,7 @@
 -- contract; README.md for a tour.
 local Client = require "ssf.streams"
 local json = require "ssf.json"
+local tasks = require "ssf.tasks"
 
 local ssf = {
   _VERSION = "ssf " .. require "ssf.version",
@@ -13,6 +14,11 @@ local ssf = {
   json = { encode = json.encode, decode = json.decode, null = json.null, array = json.array },
   events = require "ssf.events",
   set = require "ssf.set", -- loads libcrypto only when first used
+  -- Concurrency on one thread (tasks.lua): client calls inside tasks share
+  -- one curl multi handle instead of blocking each other.
+  spawn = tasks.spawn,
+  all = tasks.all,
+  sleep = tasks.sleep,
   -- Delivery methods Okta accepts (push only).
   PUSH = "urn:ietf:rfc:8935",
   RISC_PUSH = "https://schemas.openid.net/secevent/risc/delivery-method/push",
