@@ -6,6 +6,7 @@
 local errors = require "ssf.errors"
 local json = require "ssf.json"
 local jws = require "ssf.jws"
+local secretfile = require "ssf.secretfile"
 local tasks = require "ssf.tasks"
 local text = require "ssf.text"
 
@@ -50,7 +51,9 @@ end
 -- Shared by the OAuth grants: token cache, DPoP, and the token request.
 -- grant() returns the form fields and extra headers of one token request;
 -- each attempt builds a new one (an assertion's jti is single-use).
-local function oauth(client, a, grant)
+-- `repeatable` says when a token request may be sent again (see
+-- Client:_exchange).
+local function oauth(client, a, grant, repeatable)
   local self = {
     token = nil, token_type = nil, expires_at = 0,
     dpop = a.dpop == true, dpop_auto = a.dpop == "auto",
@@ -87,7 +90,7 @@ local function oauth(client, a, grant)
         headers[#headers + 1] = "Content-Type: application/x-www-form-urlencoded"
         if self.dpop then headers[#headers + 1] = "DPoP: " .. dpop_proof("POST", token_url, self.token_nonce) end
         return headers, form(fields)
-      end)
+      end, nil, repeatable)
       if not status then
         return fail(rheaders, body)
       end
@@ -98,7 +101,14 @@ local function oauth(client, a, grant)
         self.token_type = type(t.token_type) == "string" and t.token_type or "Bearer"
         local ttl = tonumber(t.expires_in) or 3600
         self.expires_at = os.time() + ttl - math.min(EARLY, ttl / 10)
-        if type(t.refresh_token) == "string" then a.refresh_token = t.refresh_token end
+        if type(t.refresh_token) == "string" and t.refresh_token ~= a.refresh_token then
+          a.refresh_token = t.refresh_token
+          local saved, serr = a.save_refresh and a.save_refresh(t.refresh_token)
+          if a.save_refresh and not saved then
+            return fail("the rotated refresh token could not be saved (" .. tostring(serr) ..
+              "); it is kept in memory for this process only")
+          end
+        end
         return true
       end
       local err = type(t.error) == "string" and t.error or nil
@@ -170,7 +180,9 @@ local function oauth(client, a, grant)
 end
 
 --- Client credentials with a signed client assertion (RFC 7523), as
---- Okta's SDKs do it: iss = sub = client_id, aud = the token URL.
+--- Okta's SDKs do it: iss = sub = client_id, aud = the token URL. Each
+--- attempt has a new assertion and asks for a new token, so a request is
+--- safe to repeat whatever became of the one before.
 function auth.private_key_jwt(client, a, key)
   local header = jws.encode_part { typ = "JWT", alg = key:alg(), kid = a.key_id }
   local token_url = client.org .. "/oauth2/v1/token"
@@ -187,12 +199,36 @@ function auth.private_key_jwt(client, a, key)
       { "client_assertion_type", ASSERTION_TYPE },
       { "client_assertion", assertion },
     }, {}
-  end)
+  end, true)
 end
 
---- The OIDC web-app setup: a refresh token and a client secret, the
---- rotated refresh token kept in memory.
+--- The OIDC web-app setup: a refresh token and a client secret. A rotated
+--- refresh token replaces the old one in memory, in refresh_token_file
+--- (rewritten atomically, mode 0600) and through on_refresh(token).
+--- With rotation, a refresh request that reached the server may have used
+--- the token up: it is repeated only after a 503 (the server did not act
+--- on it), never after a timeout or a lost connection, where a repeat could
+--- present a token the server has just replaced.
 function auth.refresh_token(client, a)
+  if a.refresh_token_file then
+    local saved, err = secretfile.read(a.refresh_token_file)
+    if saved and saved ~= "" then
+      a.refresh_token = saved
+    elseif not a.refresh_token or a.refresh_token == "" then
+      return errors.fail("auth", "cannot read refresh_token_file: " .. (err or (a.refresh_token_file .. " is empty")))
+    end
+  end
+  if a.refresh_token_file or a.on_refresh then
+    local file, callback = a.refresh_token_file, a.on_refresh
+    a.save_refresh = function(token)
+      if file then
+        local ok, err = secretfile.write(file, token)
+        if not ok then return nil, err end
+      end
+      if callback then callback(token) end
+      return true
+    end
+  end
   return oauth(client, a, function()
     local fields = {
       { "grant_type", "refresh_token" },
@@ -207,7 +243,7 @@ function auth.refresh_token(client, a)
       headers[1] = "Authorization: Basic " .. base64(text.escape(a.client_id) .. ":" .. text.escape(a.client_secret))
     end
     return fields, headers
-  end)
+  end, "unprocessed")
 end
 
 --- The provider for resolved auth settings (see ssf.config), or nil,
@@ -221,6 +257,9 @@ function auth.provider(client, a)
     if not f then return errors.fail("auth", "cannot read key_file: " .. err) end
     pem = f:read("a")
     f:close()
+  elseif not pem:find("\n", 1, true) and pem:find("\\n", 1, true) then
+    -- A PEM kept in a CI variable often has literal \n for its newlines.
+    pem = pem:gsub("\\n", "\n")
   end
   local key, err = jws.lib().load_key(pem, a.passphrase)
   -- The parsed key lives in C; the PEM text and passphrase are let go.

@@ -62,10 +62,11 @@ function cli.parse(argv, spec)
   return opts, bad
 end
 
---- Stops the script with a one-line message on stderr and exit status 1.
-function cli.fail(msg)
+--- Stops the script with a one-line message on stderr and exit status 1
+--- (or `status`).
+function cli.fail(msg, status)
   io.stderr:write(script_name(), ": ", msg, "\n")
-  os.exit(1)
+  os.exit(status or 1)
 end
 
 --- Returns v alone, or stops the script with the failure's message.

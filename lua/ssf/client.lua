@@ -179,8 +179,11 @@ end
 -- One exchange with the retries API.md describes. prepare() builds each
 -- attempt's headers and body afresh (a DPoP proof or a client assertion is
 -- single-use) and may fail with nil, message, info. Returns status, headers,
--- body, attempts, or nil, message, info.
-function Client:_exchange(method, url, prepare, secrets)
+-- body, attempts, or nil, message, info. `repeatable` makes a POST retried
+-- like an idempotent call: true when repeating it is harmless whatever the
+-- server did with it; "unprocessed" when only an answer saying the server
+-- did not act on it (503) may be followed by a repeat.
+function Client:_exchange(method, url, prepare, secrets, repeatable)
   local transport = self._transport
   if not transport then error("attempt to use a closed client", 4) end
   local request = {
@@ -188,6 +191,7 @@ function Client:_exchange(method, url, prepare, secrets)
     max_body = self.max_body, ca_file = self.ca_file, proxy = self.proxy,
     user_agent = self.user_agent,
   }
+  local idempotent = IDEMPOTENT[method] or repeatable == true
   local retry_headers = {}
   local attempt = 0
   while true do
@@ -215,7 +219,8 @@ function Client:_exchange(method, url, prepare, secrets)
         if status == 429 then
           wait = rate_limit_wait(rheaders)
           wait = wait and math.min(wait, self.max_backoff)
-        elseif (status == 503 or status == 504) and IDEMPOTENT[method] then
+        elseif (status == 503 or status == 504) and idempotent
+            or status == 503 and repeatable == "unprocessed" then
           wait = backoff(self, attempt)
         end
       end
@@ -236,7 +241,7 @@ function Client:_exchange(method, url, prepare, secrets)
       -- refusing the tunnel).
       local kind = failure.kind
       local retry = not failure.final and attempt <= self.retries and (kind == "transport" or kind == "timeout")
-        and (IDEMPOTENT[method] or not failure.reached)
+        and (idempotent or not failure.reached)
       if not retry then
         return errors.fail(kind, text.one_line(self._redact(message, secrets), 400),
           { attempts = attempt, code = failure.code })

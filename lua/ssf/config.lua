@@ -2,6 +2,7 @@
 -- resolved from options and environment (whose problems are `config`
 -- failures, returned as nil, message, info).
 local errors = require "ssf.errors"
+local text = require "ssf.text"
 
 local config = {}
 
@@ -16,7 +17,7 @@ local AUTH_FIELDS = {
   type = "string", token = "string", client_id = "string", private_key = "string",
   key_file = "string", passphrase = "string", key_id = "string", scopes = "table",
   dpop = "boolean|string", client_secret = "string", refresh_token = "string",
-  client_auth = "string",
+  client_auth = "string", refresh_token_file = "string", on_refresh = "function",
 }
 
 -- Which auth fields each type takes, and which of them it needs.
@@ -24,8 +25,8 @@ local AUTH_TYPES = {
   bearer = { needs = { "token" }, takes = {} },
   private_key_jwt = { needs = { "client_id" },
                       takes = { "private_key", "key_file", "passphrase", "key_id", "scopes", "dpop" } },
-  refresh_token = { needs = { "client_id", "client_secret", "refresh_token" },
-                    takes = { "scopes", "client_auth" } },
+  refresh_token = { needs = { "client_id", "client_secret" },
+                    takes = { "refresh_token", "refresh_token_file", "on_refresh", "scopes", "client_auth" } },
 }
 
 local DEFAULT_SCOPES = { "ssf.read", "ssf.manage" }
@@ -138,6 +139,9 @@ local function check_auth(a, where)
     end
   end
   if a.type == "refresh_token" then
+    if (a.refresh_token == nil or a.refresh_token == "") and a.refresh_token_file == nil then
+      return fail(("%s needs refresh_token or refresh_token_file"):format(where))
+    end
     out.client_auth = out.client_auth or "basic"
     if out.client_auth ~= "basic" and out.client_auth ~= "post" then
       return fail(where .. ".client_auth must be \"basic\" or \"post\"")
@@ -158,18 +162,53 @@ end
 
 -- The settings Okta's SDKs read, as ssflua reads them: ~/.okta/okta.yaml,
 -- overridden by ./okta.yaml, overridden by the environment. Each value
--- remembers where it came from, for error messages.
+-- remembers where it came from, for error messages. Keys are okta.client's,
+-- nested ones dotted; the variable is OKTA_CLIENT_ and the key upper-cased
+-- with dots as underscores, as Okta's SDKs spell them. The last four are
+-- ssflua's own (Okta's SDKs have no refresh-token mode).
 local SDK_KEYS = {
-  orgUrl = "OKTA_CLIENT_ORGURL", authorizationMode = "OKTA_CLIENT_AUTHORIZATIONMODE",
-  token = "OKTA_CLIENT_TOKEN", clientId = "OKTA_CLIENT_CLIENTID", scopes = "OKTA_CLIENT_SCOPES",
-  privateKey = "OKTA_CLIENT_PRIVATEKEY", privateKeyId = "OKTA_CLIENT_PRIVATEKEYID",
+  "orgUrl", "authorizationMode", "token", "clientId", "scopes", "privateKey", "privateKeyId",
+  "connectionTimeout", "requestTimeout", "rateLimit.maxRetries", "rateLimit.maxBackoff",
+  "proxy.host", "proxy.port", "proxy.username", "proxy.password",
+  "privateKeyPassphrase", "clientSecret", "refreshToken", "refreshTokenFile",
 }
-local ENV_ALIASES = { OKTA_CLIENT_KEYID = "privateKeyId" }
+local SDK_VAR = {}
+for _, k in ipairs(SDK_KEYS) do SDK_VAR[k] = "OKTA_CLIENT_" .. k:upper():gsub("%.", "_") end
+-- Other names for the same setting: Java's okta.client.kid, and the
+-- variable ssflua accepted first.
+local KEY_ALIASES = { kid = "privateKeyId" }
+local ENV_ALIASES = { OKTA_CLIENT_KEYID = "privateKeyId", OKTA_CLIENT_KID = "privateKeyId" }
+-- Settings of Okta's SDKs that mean nothing here (caching, logging, the
+-- SDK's own User-Agent and auth scheme): a shared okta.yaml may hold them.
+local SDK_IGNORED = {
+  cache = true, logging = true, userAgent = true, authenticationScheme = true,
+  oauth2 = true, requestExecutor = true,
+}
+local NUMERIC = { connectionTimeout = true, requestTimeout = true, ["rateLimit.maxRetries"] = true,
+                  ["rateLimit.maxBackoff"] = true, ["proxy.port"] = true }
 
 local function split_scopes(s)
   local list = {}
   for sc in s:gmatch("[^,%s]+") do list[#list + 1] = sc end
   return list
+end
+
+-- One okta.client value from a file: k is the dotted key. Okta's SDKs
+-- write null for a setting left unset (proxy.host: null).
+local function take_yaml(k, v, name, into, from, null)
+  k = KEY_ALIASES[k] or k
+  if v == null then return true end
+  if not SDK_VAR[k] then return fail("unknown setting " .. name) end
+  if k == "scopes" then
+    if type(v) == "string" then v = split_scopes(v) end
+    if type(v) ~= "table" then return fail(name .. " must be a list") end
+  elseif NUMERIC[k] and math.type(v) then
+    v = tostring(v)
+  elseif type(v) ~= "string" then
+    return fail(name .. " must be a " .. (NUMERIC[k] and "number" or "string"))
+  end
+  into[k], from[k] = v, name
+  return true
 end
 
 local function read_yaml(path, into, from)
@@ -190,14 +229,17 @@ local function read_yaml(path, into, from)
   if type(c) ~= "table" then return fail(path .. ": okta.client must be a mapping") end
   for k, v in pairs(c) do
     local name = ("%s: okta.client.%s"):format(path, tostring(k))
-    if not SDK_KEYS[k] then return fail("unknown setting " .. name) end
-    if k == "scopes" then
-      if type(v) == "string" then v = split_scopes(v) end
-      if type(v) ~= "table" then return fail(name .. " must be a list") end
-    elseif type(v) ~= "string" then
-      return fail(name .. " must be a string")
+    if SDK_IGNORED[k] then -- luacheck: ignore 542
+    elseif (k == "proxy" or k == "rateLimit") and type(v) == "table" and v ~= lyaml.null then
+      for sub, sv in pairs(v) do
+        local done, msg, info = take_yaml(k .. "." .. tostring(sub), sv, name .. "." .. tostring(sub), into, from,
+          lyaml.null)
+        if not done then return nil, msg, info end
+      end
+    else
+      local done, msg, info = take_yaml(k, v, name, into, from, lyaml.null)
+      if not done then return nil, msg, info end
     end
-    into[k], from[k] = v, name
   end
   return true
 end
@@ -209,16 +251,47 @@ local function sdk_settings(getenv)
     local ok, msg, info = read_yaml(path, into, from)
     if not ok then return nil, msg, info end
   end
-  for key, var in pairs(SDK_KEYS) do
+  for key, var in pairs(SDK_VAR) do
     local v = getenv(var)
     if v and v ~= "" then into[key], from[key] = v, var end
   end
   for var, key in pairs(ENV_ALIASES) do
     local v = getenv(var)
-    if v and v ~= "" and from[key] ~= SDK_KEYS[key] then into[key], from[key] = v, var end
+    if v and v ~= "" and from[key] ~= SDK_VAR[key] then into[key], from[key] = v, var end
   end
   if type(into.scopes) == "string" then into.scopes = split_scopes(into.scopes) end
   return into, from
+end
+
+-- Client options from the SDK's transport settings, for those the caller
+-- did not give: requestTimeout and connectionTimeout (seconds; 0 is the
+-- SDKs' "no limit", which ssflua does not offer, so it keeps its default),
+-- rateLimit.maxRetries and .maxBackoff, and proxy.* as a proxy URL.
+local function sdk_options(sdk, from, opts, settings)
+  local map = { requestTimeout = "timeout", connectionTimeout = "connect_timeout",
+                ["rateLimit.maxRetries"] = "retries", ["rateLimit.maxBackoff"] = "max_backoff" }
+  for key, option in pairs(map) do
+    if sdk[key] ~= nil and opts[option] == nil then
+      local n = tonumber(sdk[key])
+      if not n or n < 0 or n ~= n then return fail(from[key] .. " must be a non-negative number") end
+      if option == "retries" then n = math.min(math.floor(n), 10) end
+      if n > 0 or option == "retries" then settings[option] = n end
+    end
+  end
+  if sdk["proxy.host"] and opts.proxy == nil then
+    local host = sdk["proxy.host"]
+    local scheme, rest = host:match("^(%a[%w+.-]*://)(.*)$")
+    scheme, rest = scheme or "http://", rest or host
+    local port = sdk["proxy.port"]
+    if port and not tostring(port):match("^%d+$") then return fail(from["proxy.port"] .. " must be a port number") end
+    local user = sdk["proxy.username"]
+    local userinfo = ""
+    if user then
+      userinfo = text.escape(user) .. (sdk["proxy.password"] and ":" .. text.escape(sdk["proxy.password"]) or "") .. "@"
+    end
+    settings.proxy = scheme .. userinfo .. rest .. (port and not rest:find(":%d+$") and ":" .. port or "")
+  end
+  return true
 end
 
 local SDK_WHERE = "auth (from OKTA_CLIENT_* or okta.yaml)"
@@ -231,7 +304,8 @@ local function sdk_auth(sdk, from)
       return fail(("both %s and %s are set: choose one with OKTA_CLIENT_AUTHORIZATIONMODE")
         :format(from.token, from.privateKey))
     end
-    mode = sdk.privateKey and "privatekey" or sdk.token and "bearer" or nil
+    local refresh = sdk.clientSecret and (sdk.refreshToken or sdk.refreshTokenFile)
+    mode = sdk.privateKey and "privatekey" or sdk.token and "bearer" or refresh and "refreshtoken" or nil
     if not mode then return nil end
   end
   mode = mode:lower()
@@ -244,9 +318,18 @@ local function sdk_auth(sdk, from)
     local pem = sdk.privateKey:find("-----BEGIN", 1, true) and sdk.privateKey or nil
     return { type = "private_key_jwt", client_id = sdk.clientId, private_key = pem,
              key_file = not pem and sdk.privateKey or nil, key_id = sdk.privateKeyId,
+             passphrase = sdk.privateKeyPassphrase, scopes = sdk.scopes }, SDK_WHERE
+  elseif mode == "refreshtoken" then
+    if not sdk.clientId then return fail("RefreshToken mode needs a client id (OKTA_CLIENT_CLIENTID)") end
+    if not sdk.clientSecret then return fail("RefreshToken mode needs a client secret (OKTA_CLIENT_CLIENTSECRET)") end
+    if not (sdk.refreshToken or sdk.refreshTokenFile) then
+      return fail("RefreshToken mode needs OKTA_CLIENT_REFRESHTOKEN or OKTA_CLIENT_REFRESHTOKENFILE")
+    end
+    return { type = "refresh_token", client_id = sdk.clientId, client_secret = sdk.clientSecret,
+             refresh_token = sdk.refreshToken, refresh_token_file = sdk.refreshTokenFile,
              scopes = sdk.scopes }, SDK_WHERE
   end
-  return fail(("%s: authorization mode '%s' is not supported (use Bearer or PrivateKey)")
+  return fail(("%s: authorization mode '%s' is not supported (use Bearer, PrivateKey or RefreshToken)")
     :format(from.authorizationMode, sdk.authorizationMode))
 end
 
@@ -292,6 +375,9 @@ function config.resolve(opts, parse_url, getenv, level)
     local info
     sdk, from, info = sdk_settings(getenv)
     if not sdk then return nil, from, info end
+    local ok, msg
+    ok, msg, info = sdk_options(sdk, from, opts, settings)
+    if not ok then return nil, msg, info end
   end
 
   local org, err

@@ -136,8 +136,19 @@ function Client:verify_stream(stream_id, state)
   if state ~= nil and type(state) ~= "string" then
     arg_error("verify_stream", 2, "state must be a string, got " .. type(state))
   end
-  return self:_send("POST", STREAM .. "/verification", nil,
-    json.encode { stream_id = stream_id, state = state })
+  -- A repeat only asks for one more verification event, so an answer
+  -- saying the transmitter could not take the request now (503, 504) is
+  -- retried as an idempotent call would be, waiting what Retry-After asks.
+  local body = json.encode { stream_id = stream_id, state = state }
+  local attempt = 1
+  while true do
+    local ok, msg, info = self:_send("POST", STREAM .. "/verification", nil, body)
+    local status = not ok and info and info.status
+    if ok or (status ~= 503 and status ~= 504) or attempt > self.retries then return ok, msg, info end
+    local after = tonumber(info.headers and info.headers["retry-after"])
+    require("ssf.tasks").sleep(math.min(self.max_backoff, after or 0.5 * attempt)) -- cooperative in a task
+    attempt = attempt + 1
+  end
 end
 
 --- Proof of delivery through a receiver (lua/ssf/confirm.lua, loaded on

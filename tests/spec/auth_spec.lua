@@ -303,4 +303,120 @@ describe("OAuth", function()
     local tr = token_requests()
     assert.are.equal("DPoP", tr[#tr].token_type)
   end)
+  describe("refresh tokens across processes", function()
+    -- Each process lists the streams with only the environment to go on.
+    local function run_once(file)
+      return env.ssflua("-e " .. env.q([[assert(require("ssf").client():streams()) print("ok")]]), {
+        OKTA_CLIENT_ORGURL = f.url, OKTA_CLIENT_CLIENTID = "0oaweb", OKTA_CLIENT_CLIENTSECRET = "sec-CANARY-9",
+        OKTA_CLIENT_REFRESHTOKEN = "rt-CANARY-seed", OKTA_CLIENT_REFRESHTOKENFILE = file, HOME = dir })
+    end
+
+    it("keeps the rotated token in refresh_token_file (0600), so the next run works", function()
+      f:call("POST", "clients", { client_id = "0oaweb", client_secret = "sec-CANARY-9",
+        refresh_token = "rt-CANARY-seed", scopes = { "ssf.read", "ssf.manage" } })
+      local file = dir .. "/refresh-token"
+      os.remove(file)
+      for run = 1, 3 do
+        local code, out, err = run_once(file)
+        assert.are.equal(0, code, "run " .. run .. ": " .. err)
+        assert.are.equal("ok\n", out)
+        assert.is_nil((out .. err):find("CANARY", 1, true))
+      end
+      local rotated = assert(env.read(file)):match("^(%S+)\n$")
+      assert.truthy(rotated)
+      assert.are_not.equal("rt-CANARY-seed", rotated)
+      local _, mode = env.run("stat -c %a " .. env.q(file))
+      assert.are.equal("600\n", mode)
+      local tr = token_requests()
+      assert.are.equal(3, #tr)
+      for _, r in ipairs(tr) do assert.are.equal(200, r.status) end
+      -- Without the file the seed token is spent: what used to happen.
+      local code, _, err = env.ssflua("-e " .. env.q([[local c = require("ssf").client()
+        local ok, msg = c:streams() io.stderr:write(tostring(msg)) os.exit(ok and 0 or 1)]]), {
+        OKTA_CLIENT_ORGURL = f.url, OKTA_CLIENT_CLIENTID = "0oaweb", OKTA_CLIENT_CLIENTSECRET = "sec-CANARY-9",
+        OKTA_CLIENT_REFRESHTOKEN = "rt-CANARY-seed", HOME = dir })
+      assert.are.equal(1, code)
+      assert.matches("invalid_grant", err)
+    end)
+
+    it("hands each rotated token to on_refresh", function()
+      f:call("POST", "clients", { client_id = "0oaweb", client_secret = "sec-CANARY-9",
+        refresh_token = "rt-CANARY-cb", scopes = { "ssf.read", "ssf.manage" } })
+      local seen = {}
+      local c = assert(ssf.client { org = f.url, retries = 0, auth = { type = "refresh_token",
+        client_id = "0oaweb", client_secret = "sec-CANARY-9", refresh_token = "rt-CANARY-cb",
+        on_refresh = function(t) seen[#seen + 1] = t end } })
+      assert(c:streams())
+      c:close()
+      assert.are.equal(1, #seen)
+      assert.are_not.equal("rt-CANARY-cb", seen[1])
+    end)
+  end)
+
+  describe("a token endpoint answering 503", function()
+    local TOKEN_503 = { match = { method = "POST", path = "/oauth2/v1/token" }, status = 503,
+                        headers = { ["Content-Type"] = "application/json" },
+                        body = { error = "temporarily_unavailable" } }
+    local function token_posts()
+      local n = 0
+      for _, r in ipairs(f:requests()) do
+        if r.path == "/oauth2/v1/token" then n = n + 1 end
+      end
+      return n
+    end
+
+    it("is retried for client credentials, and for a refresh (the server did not act on it)", function()
+      register("0oa503", rsa)
+      f:faults { TOKEN_503 }
+      local c = assert(client("0oa503", rsa, nil, { retries = 2 }))
+      assert(c:streams())
+      c:close()
+      assert.are.equal(2, token_posts())
+
+      f:reset()
+      f:call("POST", "clients", { client_id = "0oaweb", client_secret = "sec-CANARY-9",
+        refresh_token = "rt-CANARY-503", scopes = { "ssf.read", "ssf.manage" } })
+      f:faults { TOKEN_503 }
+      local r = assert(ssf.client { org = f.url, retries = 2, auth = { type = "refresh_token",
+        client_id = "0oaweb", client_secret = "sec-CANARY-9", refresh_token = "rt-CANARY-503" } })
+      assert(r:streams())
+      r:close()
+      assert.are.equal(2, token_posts())
+    end)
+
+    it("a refresh whose connection broke after sending is not repeated; client credentials are", function()
+      f:call("POST", "clients", { client_id = "0oaweb", client_secret = "sec-CANARY-9",
+        refresh_token = "rt-CANARY-rst", scopes = { "ssf.read", "ssf.manage" } })
+      f:faults { { match = { method = "POST", path = "/oauth2/v1/token" }, action = "reset" } }
+      local r = assert(ssf.client { org = f.url, retries = 2, auth = { type = "refresh_token",
+        client_id = "0oaweb", client_secret = "sec-CANARY-9", refresh_token = "rt-CANARY-rst" } })
+      local v, _, info = r:streams()
+      r:close()
+      assert.is_nil(v)
+      assert.are.equal("auth", info.kind)
+      assert.are.equal(1, token_posts())
+
+      f:reset()
+      register("0oarst", rsa)
+      f:faults { { match = { method = "POST", path = "/oauth2/v1/token" }, action = "reset" } }
+      local c = assert(client("0oarst", rsa, nil, { retries = 2 }))
+      assert(c:streams())
+      c:close()
+      assert.are.equal(2, token_posts())
+    end)
+  end)
+
+  it("scripts read an encrypted PEM with literal \\n escapes and its passphrase from the environment", function()
+    register("0oapem", enc, { passphrase = PASS })
+    local pem = assert(env.read(enc)):gsub("\n", "\\n")
+    assert.is_nil(pem:find("\n", 1, true))
+    local code, out, err = env.ssflua(env.q(env.root .. "/scripts/streams.lua"), {
+      OKTA_CLIENT_ORGURL = f.url, OKTA_CLIENT_AUTHORIZATIONMODE = "PrivateKey", OKTA_CLIENT_CLIENTID = "0oapem",
+      OKTA_CLIENT_PRIVATEKEY = pem, OKTA_CLIENT_PRIVATEKEYID = "k1", OKTA_CLIENT_PRIVATEKEYPASSPHRASE = PASS,
+      HOME = dir })
+    assert.are.equal(0, code, err)
+    assert.matches("no streams", out)
+    assert.is_nil((out .. err):find("CANARY", 1, true))
+    assert.are.equal(200, token_requests()[1].status)
+  end)
 end)

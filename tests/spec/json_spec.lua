@@ -66,4 +66,28 @@ describe("ssf.json", function()
     assert.has_error(function() json.decode(42) end, "bad argument #1 to 'decode' (string expected, got number)")
     assert.has_error(function() ssf.array(1) end, "bad argument #1 to 'array' (table expected, got number)")
   end)
+  -- cjson 2.1.0 writes 14 significant digits and reads every number as a
+  -- double: a 19-digit id or a 16-digit fraction came back changed.
+  it("keeps numbers of 15 or more significant digits as they came", function()
+    local text = '{"big":1234567890123456789,"neg":-9007199254740993,"f":0.1234567890123456,' ..
+      '"g":12345.678901234567,"e":1.2345678901234567e+30,"small":[1700000000,0.1,1.5,-2]}'
+    local v = assert(json.decode(text))
+    assert.are.equal(1234567890123456789, v.big)
+    assert.are.equal("integer", math.type(v.big))
+    assert.are.equal(-9007199254740993, v.neg)
+    local out = json.encode(v)
+    for _, t in ipairs { '"big":1234567890123456789', '"neg":-9007199254740993', '"f":0.1234567890123456',
+                         '"g":12345.678901234567', '"e":1.2345678901234567e+30', '"small":[1700000000,0.1,1.5,-2]' } do
+      assert.is_truthy(out:find(t, 1, true), out)
+    end
+    -- Every double reads back the same, written with no more digits than it needs.
+    for _, x in ipairs { 1 / 3, math.pi, 2 ^ 60, 0.1 + 0.2, 1e-300, 123456789012345, 2 ^ 63 - 1 } do
+      assert.are.equal(x, json.decode(json.encode { x })[1])
+    end
+    assert.are.equal("[0.1,100.25,0.30000000000000004]", json.encode { 0.1, 100.25, 0.1 + 0.2 })
+    -- A leading zero is still refused, however long the number.
+    assert.is_nil(json.decode("[00000000000000001]"))
+    -- Digits inside strings stay strings.
+    assert.are.equal("12345678901234567890", json.decode('{"s":"12345678901234567890"}').s)
+  end)
 end)

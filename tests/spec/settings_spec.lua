@@ -77,4 +77,74 @@ describe("settings from okta.yaml and the environment", function()
       probe { OKTA_CLIENT_ORGURL = "https://a.okta.com", OKTA_CLIENT_CLIENTID = "0oa1",
               OKTA_CLIENT_PRIVATEKEY = "/nonexistent.pem" })
   end)
+  -- As Okta's SDKs document their okta.yaml (Java, Python, Go): unset
+  -- values written as null, and settings for caching and retries.
+  local SDK_YAML = [[
+okta:
+  client:
+    connectionTimeout: 7 # seconds
+    orgUrl: "https://home.okta.com"
+    proxy:
+      port: 3128
+      host: "127.0.0.1"
+      username: null
+      password: null
+    token: null
+    requestTimeout: 45 # seconds
+    rateLimit:
+      maxRetries: 4
+    cache:
+      enabled: true
+      defaultTtl: 300
+      defaultTti: 300
+    userAgent: "my-tool/1.0"
+  testing:
+    disableHttpsCheck: false
+]]
+
+  it("runs with a shared okta.yaml of Okta SDK settings, using those that map", function()
+    write(home .. "/.okta/okta.yaml", SDK_YAML)
+    local SHOW = [[
+      local c, msg = require("ssf").client()
+      if not c then print("failed", msg) return end
+      print(c.org, c.timeout, c.connect_timeout, c.retries, c.proxy)
+    ]]
+    local function show(vars)
+      local prefix = "env -i PATH=\"$PATH\" HOME=" .. q(home)
+      for k, v in pairs(vars or {}) do prefix = prefix .. " " .. k .. "=" .. q(v) end
+      local code, out, err = env.run(("cd %s && %s %s -e %s"):format(q(cwd), prefix, q(env.ssflua_bin), q(SHOW)))
+      assert.are.equal(0, code, err)
+      return out
+    end
+    -- The OKTA_CLIENT_* variables supply the credentials; the file the rest.
+    assert.are.equal("https://env.okta.com\t45\t7\t4\thttp://127.0.0.1:3128\n",
+      show { OKTA_CLIENT_ORGURL = "https://env.okta.com", OKTA_CLIENT_TOKEN = "tok-env" })
+    -- The environment spells them as Okta's SDKs do, and wins.
+    assert.are.equal("https://env.okta.com\t20\t7\t1\thttp://user:p%40ss@proxy.example:8080\n",
+      show { OKTA_CLIENT_ORGURL = "https://env.okta.com", OKTA_CLIENT_TOKEN = "tok-env",
+             OKTA_CLIENT_REQUESTTIMEOUT = "20", OKTA_CLIENT_RATELIMIT_MAXRETRIES = "1",
+             OKTA_CLIENT_PROXY_HOST = "proxy.example", OKTA_CLIENT_PROXY_PORT = "8080",
+             OKTA_CLIENT_PROXY_USERNAME = "user", OKTA_CLIENT_PROXY_PASSWORD = "p@ss" })
+    -- requestTimeout: 0 is the SDKs' "no limit": ssflua keeps its own.
+    write(home .. "/.okta/okta.yaml", (SDK_YAML:gsub("requestTimeout: 45", "requestTimeout: 0")))
+    assert.matches("^https://env%.okta%.com\t30\t", show { OKTA_CLIENT_ORGURL = "https://env.okta.com",
+                                                          OKTA_CLIENT_TOKEN = "tok-env" })
+  end)
+
+  it("still names a misspelt setting inside a mapped section", function()
+    write(cwd .. "/okta.yaml", "okta:\n  client:\n    orgUrl: https://a.okta.com\n    token: t\n    proxy:\n      hots: x\n")
+    assert.matches("^config\tunknown setting okta%.yaml: okta%.client%.proxy%.hots\n", probe())
+  end)
+
+  it("resolves the RefreshToken mode from the environment", function()
+    assert.matches("^ok\thttps://a%.okta%.com\n", probe { OKTA_CLIENT_ORGURL = "https://a.okta.com",
+      OKTA_CLIENT_CLIENTID = "0oaweb", OKTA_CLIENT_CLIENTSECRET = "s", OKTA_CLIENT_REFRESHTOKEN = "rt" })
+    assert.matches("^auth\tcannot read refresh_token_file: /nonexistent/rt",
+      probe { OKTA_CLIENT_ORGURL = "https://a.okta.com", OKTA_CLIENT_AUTHORIZATIONMODE = "RefreshToken",
+              OKTA_CLIENT_CLIENTID = "0oaweb", OKTA_CLIENT_CLIENTSECRET = "s",
+              OKTA_CLIENT_REFRESHTOKENFILE = "/nonexistent/rt" })
+    write(home .. "/.okta/okta.yaml", "okta:\n  client:\n    orgUrl: https://a.okta.com\n    clientId: 0oaweb\n" ..
+      "    clientSecret: s\n    refreshTokenFile: /nonexistent/rt-yaml\n")
+    assert.matches("^auth\tcannot read refresh_token_file: /nonexistent/rt%-yaml", probe())
+  end)
 end)
