@@ -7,6 +7,7 @@ local errors = require "ssf.errors"
 local json = require "ssf.json"
 local jws = require "ssf.jws"
 local secretfile = require "ssf.secretfile"
+local tasks = require "ssf.tasks"
 local text = require "ssf.text"
 
 local auth = {}
@@ -127,9 +128,25 @@ local function oauth(client, a, grant, repeatable)
     return fail("the token endpoint kept asking for another DPoP attempt")
   end
 
+  -- Tasks that need a token while one is being fetched wait for that
+  -- fetch and share its outcome instead of each fetching their own.
+  local function fetch_shared()
+    if self.fetching then return self.fetching.wait() end
+    local ev = tasks.event()
+    self.fetching = ev
+    local done, ok, msg, info = pcall(fetch)
+    self.fetching = nil
+    if not done then
+      ev.set(nil, "token request failed", { kind = "error" })
+      error(ok, 0)
+    end
+    ev.set(ok, msg, info)
+    return ok, msg, info
+  end
+
   function self.sign(_, headers, method, url)
     if not self.token or os.time() >= self.expires_at then
-      local ok, msg, info = fetch()
+      local ok, msg, info = fetch_shared()
       if not ok then return nil, msg, info end
     end
     headers[#headers + 1] = "Authorization: " .. self.token_type .. " " .. self.token

@@ -2,6 +2,7 @@
 -- contract; README.md for a tour.
 local Client = require "ssf.streams"
 local json = require "ssf.json"
+local tasks = require "ssf.tasks"
 
 local ssf = {
   _VERSION = "ssf " .. require "ssf.version",
@@ -15,6 +16,11 @@ local ssf = {
   set = require "ssf.set", -- loads libcrypto only when first used
   -- Desired state against the org's streams (pure; scripts/apply.lua).
   plan = function(desired, current) return require("ssf.plan").plan(desired, current) end,
+  -- Concurrency on one thread (tasks.lua): client calls inside tasks share
+  -- one curl multi handle instead of blocking each other.
+  spawn = tasks.spawn,
+  all = tasks.all,
+  sleep = tasks.sleep,
   -- Delivery methods Okta accepts (push only).
   PUSH = "urn:ietf:rfc:8935",
   RISC_PUSH = "https://schemas.openid.net/secevent/risc/delivery-method/push",
