@@ -10,6 +10,8 @@
 --                    events_requested = { events.SESSION_REVOKED }, format = "iss_sub",
 --                    authorization_env = "ACME_RX_AUTH" } },
 --       { name = "old", env = "OLD_", stream = false },               -- no stream wanted
+--       -- listen: where this org's receiver runs for apply --confirm
+--       { name = "lab", env = "LAB_", listen = "127.0.0.1:8443", stream = {...} },
 --     },
 --   }
 --
@@ -27,7 +29,8 @@ local desired = {}
 -- end to a loop that would never finish.
 local MAX_INSTRUCTIONS = 10000000
 
-local ORG_KEYS = { name = "string", org = "string", yaml = "string", env = "string", stream = "table|boolean" }
+local ORG_KEYS = { name = "string", org = "string", yaml = "string", env = "string", listen = "string",
+                   stream = "table|boolean" }
 local STREAM_KEYS = {
   delivery = "table", events_requested = "table", format = "string|userdata", stream_id = "string",
   authorization_env = "string", old_authorization_env = "string", rotate = "boolean",

@@ -229,7 +229,10 @@ function plan.describe(changes)
     end
     for _, f in ipairs(c.fields or {}) do
       if f.added then
-        lines[#lines + 1] = ("    %s: +%s -%s"):format(f.field, show(f.added), show(f.removed))
+        local parts = {}
+        if #f.added > 0 then parts[#parts + 1] = "+" .. show(f.added) end
+        if #f.removed > 0 then parts[#parts + 1] = "-" .. show(f.removed) end
+        lines[#lines + 1] = ("    %s: %s"):format(f.field, table.concat(parts, " "))
       else
         lines[#lines + 1] = ("    %s: %s -> %s"):format(f.field, show(f.old), show(f.new))
       end
