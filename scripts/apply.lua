@@ -256,10 +256,10 @@ local function roll_back(okta, o, state)
     elseif d.action ~= "delete" and not restored[d.stream_id] then
       restored[d.stream_id] = true
       local saved = state.saved[d.stream_id]
-      local rotated = state.rotated[d.stream_id]
-      -- The header in force before this run: the file's, unless this run
-      -- rotated it; then only old_authorization_env knows it.
-      local key = rotated and "old_authorization_env" or "authorization_env"
+      local changed = state.header_changed[d.stream_id]
+      -- The header in force before this run: the file's, unless the file
+      -- asks for a rotate; then only old_authorization_env knows it.
+      local key = s.rotate and "old_authorization_env" or "authorization_env"
       local header_var, header = s[key], state.headers[key]
       local body = as_body(saved.stream)
       local ok, msg
@@ -286,7 +286,7 @@ local function roll_back(okta, o, state)
         else
           lines[#lines + 1] = ("restored stream %s from %s%s"):format(d.stream_id, saved.path,
             header and (" with the authorization_header from $" .. header_var) or "")
-          if rotated and not header then
+          if changed and not header then
             lines[#lines + 1] = ("the authorization_header of stream %s stays the one from $%s: the one before " ..
               "cannot be read from Okta; name its variable in old_authorization_env"):format(d.stream_id,
               s.authorization_env)
@@ -348,7 +348,8 @@ local function apply_org(o, report)
     return nil, msg, info
   end
 
-  local state = { done = {}, saved = saved, rotated = {}, headers = headers, okta = okta, o = o, report = report }
+  local state = { done = {}, saved = saved, header_changed = {}, headers = headers, okta = okta, o = o,
+                  report = report }
   pending[state] = true
   local latest = {}
   for _, s in ipairs(current) do latest[s.stream_id] = s end
@@ -360,7 +361,9 @@ local function apply_org(o, report)
       local id = c.stream_id or result.stream_id
       state.done[#state.done + 1] = { action = c.action, stream_id = id, request_id = meta.request_id,
                                       status = meta.status }
-      if c.action == "rotate" then state.rotated[id] = true end
+      -- A replace sends $authorization_env too: a change when the file
+      -- says the stream holds another header (it asks for a rotate).
+      if c.action == "rotate" or (c.action == "replace" and o.stream.rotate) then state.header_changed[id] = true end
       if type(result) == "table" then
         latest[id] = result
         last = result
