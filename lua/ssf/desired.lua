@@ -125,7 +125,7 @@ local function check_stream(s, where)
   end
   -- What ssf.plan itself refuses, said now, with the org's name.
   ok, msg = pcall(plan.plan, s, nil)
-  if not ok then return nil, where .. ": " .. tostring(msg):gsub("^bad argument #1 to 'plan' %((.*)%)$", "%1") end
+  if not ok then return nil, where .. ": " .. (tostring(msg):match("bad argument #1 to 'plan' %((.*)%)$") or msg) end
   return true
 end
 

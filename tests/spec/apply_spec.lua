@@ -272,4 +272,235 @@ describe("apply.lua", function()
       assert.are.equal(1, #fakes[1]:deliveries())
     end)
   end)
+
+  it("creates, replaces and deletes, each header from its named variable, with a backup first", function()
+    create(fakes[2], { format = "iss_sub" })
+    create(fakes[3])
+    local replacing = ("{ delivery = { method = PUSH, endpoint_url = %q }, events_requested = " ..
+      "{ events.SESSION_REVOKED, events.CREDENTIAL_CHANGE }, format = null, authorization_env = 'RX_NEW' }"):format(URL)
+    want(STREAM, { beta = replacing, gamma = "false" })
+    local code, out, err = run("plan " .. env.q(file))
+    assert.are.equal(2, code, out .. err)
+    assert.matches("alpha %(%S+%): 1 change\n  %+ create %(new stream%)", out)
+    assert.matches("%-/%+ replace esc%w+\n      format: iss_sub %-> %(absent%)", out)
+    assert.matches("%- delete esc%w+", out)
+    local gamma_id = held(fakes[3]).stream_id
+
+    code, out, err = run("apply " .. env.q(file) .. " --backup-dir " .. env.q(dir .. "/bk"))
+    assert.are.equal(0, code, out .. err)
+    assert.matches("Apply: 3 orgs changed, 0 in sync, 0 failed", out)
+    local a, b = held(fakes[1]), held(fakes[2])
+    assert.are.equal(NEW_HDR, a.delivery.authorization_header)
+    assert.are.equal(URL, a.delivery.endpoint_url)
+    -- PUT drops what it is not given: the header comes from $RX_NEW.
+    assert.are.equal(NEW_HDR, b.delivery.authorization_header)
+    assert.is_nil(b.format)
+    assert.is_nil(held(fakes[3]))
+    -- Nothing is lost: the deleted stream is in a backup.
+    local found
+    for _, path in ipairs(backups()) do
+      local saved = assert(backup.read(path))
+      if saved.stream_id == gamma_id then found = saved end
+    end
+    assert.are.equal(URL, assert(found, "no backup of the deleted stream").delivery.endpoint_url)
+    assert.are.equal(0, (run("plan " .. env.q(file))))
+  end)
+
+  it("refuses a replace when the file names no variable for the header it would drop", function()
+    create(fakes[1])
+    want(STREAM, { alpha = ("{ delivery = { method = PUSH, endpoint_url = %q }, events_requested = " ..
+      "{ events.SESSION_REVOKED }, format = null }"):format(URL) })
+    local code, out = run("apply " .. env.q(file) .. " --only alpha --backup-dir " .. env.q(dir .. "/bk"))
+    assert.are.equal(1, code)
+    assert.matches("FAILED: a replace %(PUT%) drops delivery.authorization_header", out)
+    assert.matches("nothing was changed in this org", out)
+    assert.are.equal(1, writes(fakes[1]), "only the test's own create")
+    assert.are.equal(OLD_HDR, held(fakes[1]).delivery.authorization_header)
+  end)
+
+  it("deletes a stream it created when delivery to it is not proven", function()
+    local probe = assert(ssf.receiver { verifier = function() return nil, "unused" end })
+    local port = probe.port
+    probe:close()
+    want(STREAM, { alpha = ("{ delivery = { method = PUSH, endpoint_url = 'http://127.0.0.1:%d/ssf/events' }, " ..
+      "events_requested = { events.SESSION_REVOKED }, authorization_env = 'RX_NEW' }"):format(port) })
+    -- The receiver expects $RX_OLD: the stream's pushes are refused.
+    local code, out, err = run(("apply %s --only alpha --backup-dir %s --confirm 127.0.0.1:%d --confirm-timeout 1")
+      :format(env.q(file), env.q(dir .. "/bk"), port), { RX_NEW = NEW_HDR })
+    assert.are.equal(0, code, out .. err)
+    assert.is_not_nil(held(fakes[1]))
+    fakes[1]:reset()
+    fakes[1]:config { drop_deliveries = true, min_verification_interval = 0 }
+    code, out, err = run(("apply %s --only alpha --backup-dir %s --confirm 127.0.0.1:%d --confirm-timeout 1")
+      :format(env.q(file), env.q(dir .. "/bk"), port))
+    assert.are.equal(1, code, out .. err)
+    assert.matches("FAILED: delivery not proven", out)
+    assert.matches("rollback: deleted stream esc%w+, created by this run", out)
+    assert.is_nil(held(fakes[1]))
+  end)
+
+  it("acts only on the orgs --only names, and prints JSON lines with --json", function()
+    for _, f in ipairs(fakes) do create(f, { format = false }) end
+    want(STREAM)
+    local before = { writes(fakes[1]), writes(fakes[2]), writes(fakes[3]) }
+    local code, out, err = run("plan " .. env.q(file) .. " --only beta,gamma --json")
+    assert.are.equal(2, code, out .. err)
+    local r = {}
+    for i, l in ipairs(lines(out)) do r[i] = assert(ssf.json.decode(l)) end
+    assert.are.equal(2, #r)
+    assert.are.same({ "beta", "gamma" }, { r[1].org, r[2].org })
+    assert.are.equal("drift", r[1].status)
+    assert.are.equal("update", r[1].changes[1].action)
+    assert.are.same({ field = "format", old = ssf.null, new = "iss_sub" }, r[1].changes[1].fields[1])
+    assert.matches("cannot be compared", r[1].notes[1])
+
+    code, out, err = run("apply " .. env.q(file) .. " --only gamma --json --backup-dir " .. env.q(dir .. "/bk"))
+    assert.are.equal(0, code, out .. err)
+    r = lines(out)
+    assert.are.equal(1, #r)
+    r = assert(ssf.json.decode(r[1]))
+    assert.are.equal("gamma", r.org)
+    assert.are.equal("applied", r.status)
+    assert.are.equal("update", r.done[1].action)
+    assert.are.equal(200, r.done[1].status)
+    assert.are.equal(1, #r.backups)
+    assert.are.same({ before[1], before[2], before[3] + 1 }, { writes(fakes[1]), writes(fakes[2]), writes(fakes[3]) })
+    assert.is_nil(held(fakes[1]).format)
+  end)
+
+  it("exits 1, never 2, on a usage error or a bad file, before any request", function()
+    create(fakes[1])
+    want(STREAM)
+    for args, pattern in pairs {
+      ["plan"] = "give one desired%-state FILE",
+      ["frob " .. env.q(file)] = "the sub%-command is plan or apply",
+      ["plan " .. env.q(file) .. " --bogus"] = "unknown option",
+      ["plan " .. env.q(file) .. " --only nosuch"] = "nosuch names no org",
+      ["plan " .. env.q(file) .. " --concurrency 0"] = "positive whole number",
+      ["plan " .. env.q(dir .. "/missing.lua")] = "cannot read",
+    } do
+      local code, _, err = run(args)
+      assert.are.equal(1, code, args)
+      assert.matches(pattern, err)
+    end
+    write(file, "return { orgs = { { name = 'alpha', env = 'ALPHA_', stream = { delivery = { " ..
+      "authorization_header = 'Bearer CANARY-in-file' } } } } }")
+    local code, _, err = env.ssflua(env.q(APPLY) .. " plan " .. env.q(file), vars)
+    assert.are.equal(1, code)
+    assert.matches("would put a secret in the file", err)
+    assert.is_nil(err:find("CANARY", 1, true))
+    assert.are.equal(1, #fakes[1]:requests(), "only the test's own create")
+  end)
+
+  it("stops an org whose header variable is unset before changing anything", function()
+    create(fakes[1])
+    want(STREAM, { alpha = ("{ delivery = { method = PUSH, endpoint_url = 'https://x.example.com/' }, " ..
+      "events_requested = { events.SESSION_REVOKED }, authorization_env = 'RX_UNSET_FOR_TEST' }") })
+    local code, out = run("apply " .. env.q(file) .. " --only alpha --backup-dir " .. env.q(dir .. "/bk"))
+    assert.are.equal(1, code)
+    assert.matches("RX_UNSET_FOR_TEST is not set", out)
+    assert.are.equal(1, writes(fakes[1]))
+    assert.are.same({}, backups())
+  end)
+end)
+
+describe("ssf.desired", function()
+  local dir
+  setup(function() dir = env.tmpdir() end)
+  teardown(function() env.rmdir(dir) end)
+
+  local function load(text, ext)
+    local path = dir .. "/d" .. (ext or ".lua")
+    write(path, text)
+    return desired.read(path)
+  end
+
+  it("reads a Lua file with names for methods, events and null, and JSON of the same shape", function()
+    local list = assert(load([[return { orgs = { { name = "a", env = "A_", stream = {
+      delivery = { method = PUSH, endpoint_url = "https://x.example.com/" },
+      events_requested = { events.SESSION_REVOKED }, format = null } },
+      { name = "b", yaml = "b.yaml", stream = false } } }]]))
+    assert.are.equal(2, #list)
+    assert.are.equal(ssf.PUSH, list[1].stream.delivery.method)
+    assert.are.equal(ssf.null, list[1].stream.format)
+    assert.is_false(list[2].stream)
+    local j = assert(load(ssf.json.encode { orgs = { { name = "a", env = "A_", stream = {
+      delivery = { method = ssf.PUSH, endpoint_url = "https://x.example.com/" },
+      events_requested = { SR }, format = ssf.null } } } }, ".json"))
+    assert.are.equal(ssf.null, j[1].stream.format)
+  end)
+
+  it("runs the Lua file with no os, io, require or load, and stops a loop that never ends", function()
+    for _, code in ipairs { "os.execute('touch x')", "io.open('x', 'w')", "require('ssf')", "load('return 1')",
+                            "dofile('/etc/passwd')", "string.dump(print)" } do
+      local list, msg, info = load(code .. "\nreturn {}")
+      assert.is_nil(list, code)
+      assert.matches("a nil value", msg, 1, true)
+      assert.are.equal("config", info.kind)
+    end
+    local list, msg = load("while true do end")
+    assert.is_nil(list)
+    assert.matches("runs too long", msg)
+    -- Bytecode is refused: only text is loaded.
+    list, msg = load(string.dump(function() return {} end))
+    assert.is_nil(list)
+    assert.matches("binary", msg)
+  end)
+
+  it("refuses what would make a run guess or leak, naming the org and the field", function()
+    local base = 'delivery = { method = PUSH, endpoint_url = "https://x.example.com/" }, events_requested = {}'
+    for text, pattern in pairs {
+      ["return { orgs = {} }"] = "orgs lists no org",
+      ["return { orgs = { { name = 'a', stream = false } } }"] = "org a: name where its credentials come from",
+      ["return { orgs = { { name = 'a', env = 'A_' } } }"] = "org a: give stream",
+      ["return { orgs = { { name = 'a b', env = 'A_', stream = false } } }"] = "name must be letters",
+      ["return { orgs = { { name = 'a', env = 'A_', stream = false }, { name = 'a', env = 'B_', stream = false } } }"] =
+        "org a is listed twice",
+      ["return { orgs = { { name = 'a', env = 'A_', stream = { " .. base .. ", colour = 'red' } } } }"] =
+        "unknown key colour",
+      ["return { orgs = { { name = 'a', env = 'A_', stream = { " .. base .. ", authorization_env = 'X-Y' } } } }"] =
+        "authorization_env must be the name of an environment variable",
+      ["return { orgs = { { name = 'a', env = 'A_', stream = { " .. base .. ", rotate = true } } } }"] =
+        "org a: stream: desired.rotate needs authorization_env",
+      ["return { orgs = { { name = 'a', env = 'A_', stream = { " .. base .. ", format = 3 } } } }"] =
+        "stream.format must be a string or null",
+      ["return 42"] = "must give a table with orgs",
+    } do
+      local list, msg, info = load(text)
+      assert.is_nil(list, text)
+      assert.matches(pattern, msg, 1, true)
+      assert.are.equal("config", info.kind)
+    end
+  end)
+end)
+
+describe("ssf.backup", function()
+  local dir
+  setup(function() dir = env.tmpdir() end)
+  teardown(function() env.rmdir(dir) end)
+
+  it("writes a backup once, mode 0600, and never over an existing file", function()
+    local path = dir .. "/b.json"
+    assert(backup.write(path, { stream_id = "esc1", delivery = { endpoint_url = URL } }, "test", "https://o"))
+    local _, mode = env.run("stat -c %a " .. env.q(path))
+    assert.are.equal("600", mode:match("%d+"))
+    local ok, msg, exists = backup.write(path, { stream_id = "esc2" }, "test", "https://o")
+    assert.is_nil(ok)
+    assert.matches("already exists", msg)
+    assert.are.equal("exists", exists)
+    local stream, record = assert(backup.read(path))
+    assert.are.equal("esc1", stream.stream_id)
+    assert.are.equal("https://o", record.org)
+    -- Nothing is left beside it.
+    local _, listing = env.run("ls -a " .. env.q(dir))
+    assert.are.same({ ".", "..", "b.json" }, lines(listing))
+  end)
+
+  it("refuses a file that is not a backup, and a link in its place", function()
+    write(dir .. "/x.json", "{}")
+    assert.matches("is not a stream backup", select(2, backup.read(dir .. "/x.json")))
+    os.execute(("ln -s %s %s"):format(env.q(dir .. "/target"), env.q(dir .. "/link.json")))
+    assert.is_nil(backup.write(dir .. "/link.json", { stream_id = "e" }, "test", "o"))
+    assert.is_nil(io.open(dir .. "/target"), "wrote through a link")
+  end)
 end)
