@@ -133,6 +133,22 @@ describe("ssf.plan", function()
     assert.has_error(function() plan({ events_requested = { 1 } }, {}) end)
   end)
 
+  it("describes an event set by what it gains and loses, leaving out an empty side", function()
+    local CC2 = ssf.events.CREDENTIAL_COMPROMISE
+    local lines = describe_changes(plan(desired { events_requested = { SR, CC, CC2 } }, { current() }))
+    assert.are.same({ "~ update esc1", "    events_requested: +[" .. CC2 .. "]" }, lines)
+    lines = describe_changes(plan(desired { events_requested = { CC2 } }, { current() }))
+    assert.are.same({ "~ update esc1", ("    events_requested: +[%s] -[%s, %s]"):format(CC2, CC, SR) }, lines)
+  end)
+
+  it("plans a field the stream lacks as an update from absent", function()
+    local changes = plan(desired(), { current { format = ssf.null } })
+    assert.are.equal("update", changes[1].action)
+    assert.are.same({ field = "format", old = ssf.null, new = "iss_sub" }, changes[1].fields[1])
+    assert.are.equal("iss_sub", changes[1].config.format)
+    assert.are.same({ "~ update esc1", "    format: (absent) -> iss_sub" }, describe_changes(changes))
+  end)
+
   it("describes changes one line per field", function()
     local d = desired()
     d.delivery.endpoint_url = "https://rx2.example.com/ssf"
