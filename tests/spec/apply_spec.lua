@@ -430,6 +430,13 @@ describe("ssf.desired", function()
     assert.are.equal(ssf.null, j[1].stream.format)
   end)
 
+  it("reads the example in scripts/examples", function()
+    local list = assert(desired.read(env.root .. "/scripts/examples/streams.lua"))
+    assert.are.same({ "acme", "acme-preview", "legacy", "retired" },
+      { list[1].name, list[2].name, list[3].name, list[4].name })
+    assert.is_true(list[3].stream.rotate)
+  end)
+
   it("runs the Lua file with no os, io, require or load, and stops a loop that never ends", function()
     for _, code in ipairs { "os.execute('touch x')", "io.open('x', 'w')", "require('ssf')", "load('return 1')",
                             "dofile('/etc/passwd')", "string.dump(print)" } do
