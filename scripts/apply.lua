@@ -246,8 +246,9 @@ local function roll_back(okta, o, state)
   for i = #state.done, 1, -1 do
     local d = state.done[i]
     if d.action == "create" then
-      local ok, msg = okta:delete_stream(d.stream_id)
-      if ok then
+      local ok, msg, info = okta:delete_stream(d.stream_id)
+      -- Gone already: a rollback cut short by a signal may have done it.
+      if ok or (info and info.status == 404) then
         lines[#lines + 1] = ("deleted stream %s, created by this run"):format(d.stream_id)
       else
         lines[#lines + 1] = ("could not delete stream %s, created by this run: %s"):format(d.stream_id, msg)
@@ -419,8 +420,10 @@ if not ran then
   -- back here, one at a time, before the exit.
   signal = signal_of(results) or "SIGINT"
   results = {}
+  local finished = { in_sync = true, drift = true, applied = true }
   for i = 1, #list do
-    results[i] = { ok = false, message = "stopped by " .. signal, info = { kind = "interrupted" } }
+    results[i] = finished[reports[i].status] and { ok = true } or
+      { ok = false, message = "stopped by " .. signal, info = { kind = "interrupted" } }
   end
   for state in pairs(pending) do
     state.report.done = state.done

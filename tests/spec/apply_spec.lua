@@ -8,6 +8,7 @@ local env = require "env"
 local fake = require "fake"
 local desired = require "ssf.desired"
 local backup = require "ssf.backup"
+local sleep = require("ssf.http").sleep
 
 local APPLY = env.root .. "/scripts/apply.lua"
 local SR, CC = ssf.events.SESSION_REVOKED, ssf.events.CREDENTIAL_CHANGE
@@ -236,6 +237,47 @@ describe("apply.lua", function()
       -- The others are applied: only alpha failed.
       assert.are.equal(1, writes(fakes[2]), "only the test's own create")
       assert.matches("Apply: 0 orgs changed, 2 in sync, 1 failed", out)
+    end)
+
+    it("rolls back the org under way when SIGTERM comes, and exits 143", function()
+      local before = rotating("https://new.example.com/ssf", ", old_authorization_env = 'RX_OLD'")
+      fakes[1]:faults { { match = { method = "PATCH" } }, { match = { method = "PATCH" }, action = "hang" } }
+      local out, code, pidf = dir .. "/bg.out", dir .. "/bg.code", dir .. "/bg.pid"
+      os.remove(code)
+      local prefix = ""
+      for k, v in pairs(vars) do prefix = prefix .. k .. "=" .. env.q(v) .. " " end
+      local inner = ("env %s%s %s apply %s --backup-dir %s & echo $! >%s; wait $!; echo $? >%s"):format(prefix,
+        env.q(env.ssflua_bin), env.q(APPLY), env.q(file), env.q(dir .. "/bk"), env.q(pidf), env.q(code))
+      assert(os.execute(("sh -c %s >%s 2>&1 </dev/null &"):format(env.q(inner), env.q(out))))
+      -- Bounded wait until the second PATCH hangs at the fake.
+      local patches = 0
+      for _ = 1, 400 do
+        patches = 0
+        for _, r in ipairs(fakes[1]:requests()) do
+          if r.method == "PATCH" then patches = patches + 1 end
+        end
+        if patches == 2 then break end
+        sleep(0.05)
+      end
+      assert.are.equal(2, patches)
+      local pid = assert((env.read(pidf) or ""):match("%d+"))
+      os.execute("kill -TERM " .. pid)
+      local status
+      for _ = 1, 600 do -- up to 30 s
+        status = tonumber((env.read(code) or ""):match("%d+"))
+        if status then break end
+        sleep(0.05)
+      end
+      if not status then os.execute("kill -9 " .. pid .. " 2>/dev/null") end
+      local text = env.read(out) or ""
+      assert.are.equal(143, status, text)
+      assert.matches("alpha %(%S+%): FAILED: stopped by SIGTERM", text)
+      assert.matches("rollback: restored stream " .. before.stream_id, text)
+      assert.matches("beta %(%S+%): in sync", text)
+      assert.is_nil(text:find("CANARY", 1, true))
+      local now = held(fakes[1])
+      assert.are.equal(URL, now.delivery.endpoint_url)
+      assert.are.equal(OLD_HDR, now.delivery.authorization_header)
     end)
 
     it("rolls back when delivery is not proven, and exits 3 when the old header is unknown", function()
