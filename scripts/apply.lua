@@ -57,6 +57,9 @@ if not concurrency or concurrency < 1 or concurrency ~= math.floor(concurrency) 
 end
 local confirm_timeout = tonumber(opts.confirm_timeout or "60")
 if not confirm_timeout or confirm_timeout <= 0 then usage_error("--confirm-timeout must be a positive number") end
+if opts.confirm and not opts.confirm:match(":%d+$") then
+  usage_error("--confirm takes HOST:PORT, the address the receiver listens on")
+end
 if command == "plan" and (opts.confirm or opts.backup_dir) then
   usage_error("--confirm and --backup-dir are for apply")
 end
@@ -232,9 +235,14 @@ end
 -- The managed fields of a backup as a desired state: what a restored
 -- stream must match (a field the backup lacks must be absent).
 local function as_desired(stream)
-  local d = stream.delivery or {}
-  return { stream_id = stream.stream_id, delivery = { method = d.method or ssf.null, endpoint_url = d.endpoint_url },
-           events_requested = stream.events_requested or {}, format = stream.format or ssf.null }
+  local function str(v) return type(v) == "string" and v or ssf.null end
+  local d = type(stream.delivery) == "table" and stream.delivery or {}
+  local events = {}
+  for _, e in ipairs(type(stream.events_requested) == "table" and stream.events_requested or {}) do
+    if type(e) == "string" then events[#events + 1] = e end
+  end
+  return { stream_id = stream.stream_id, delivery = { method = str(d.method), endpoint_url = str(d.endpoint_url) },
+           events_requested = events, format = str(stream.format) }
 end
 
 -- Undoes what was done in this org, newest first. Returns the outcome:

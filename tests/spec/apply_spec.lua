@@ -239,6 +239,22 @@ describe("apply.lua", function()
       assert.matches("Apply: 0 orgs changed, 2 in sync, 1 failed", out)
     end)
 
+    it("exits 4 and names the backup when the rollback fails too", function()
+      local before = rotating("https://new.example.com/ssf", ", old_authorization_env = 'RX_OLD'")
+      fakes[1]:faults { { match = { method = "PATCH" } }, PATCH_500,
+                        { match = { method = "PUT" }, status = 503, body = { errorCode = "E0000010" } },
+                        { match = { method = "PUT" }, status = 503, body = { errorCode = "E0000010" } },
+                        { match = { method = "PUT" }, status = 503, body = { errorCode = "E0000010" } } }
+      local code, out, err = run("apply " .. env.q(file) .. " --backup-dir " .. env.q(dir .. "/bk"))
+      assert.are.equal(4, code, out .. err)
+      local path = backups()[1]
+      assert.matches("rollback: could not restore stream " .. before.stream_id .. " from " .. path:gsub("%p", "%%%0") ..
+        ": HTTP 503", out)
+      -- The stream keeps the update; the backup holds what it was.
+      assert.are.equal("https://new.example.com/ssf", held(fakes[1]).delivery.endpoint_url)
+      assert.are.equal(URL, assert(backup.read(path)).delivery.endpoint_url)
+    end)
+
     it("rolls back the org under way when SIGTERM comes, and exits 143", function()
       local before = rotating("https://new.example.com/ssf", ", old_authorization_env = 'RX_OLD'")
       fakes[1]:faults { { match = { method = "PATCH" } }, { match = { method = "PATCH" }, action = "hang" } }
