@@ -80,20 +80,7 @@ end
 
 ---------------------------------------------------------------- helpers
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = copy(x) end
-  return setmetatable(out, getmetatable(v))
-end
-
--- The stream as PUT/PATCH take it: as read, without the local status.
-local function as_body(stream)
-  local body = copy(stream)
-  body.status = nil
-  body.delivery = body.delivery or {}
-  return body
-end
+local as_body = planner.body
 
 -- The header in $name; nil, message when the variable is unset or empty.
 local function header_from(name)
@@ -102,7 +89,7 @@ local function header_from(name)
   return v
 end
 
-local function fail(msg, kind) return nil, msg, { kind = kind or "config" } end
+local function fail(msg) return nil, msg, { kind = "config" } end
 
 -- "host:port" of a URL (the default port for its scheme) and its path.
 local function authority(url)
@@ -157,10 +144,10 @@ local function read_org(o, report)
     okta:close()
     return nil, msg, info
   end
-  local changes, notes = planner.plan(o.stream, current)
+  local changes, notes, why = planner.plan(o.stream, current)
   if not changes then
     okta:close()
-    return nil, notes, msg
+    return nil, notes, why -- here: the message and its info
   end
   report.changes, report.notes = changes, notes
   return okta, current
@@ -213,13 +200,13 @@ end
 -- delete) and the answer's meta, or nil, message, info.
 local function carry_out(okta, c, h, latest)
   if c.action == "create" then
-    local cfg = copy(c.config)
+    local cfg = as_body(c.config)
     if h.authorization_env then cfg.delivery.authorization_header = h.authorization_env end
     return okta:create_stream(cfg)
   elseif c.action == "update" then
     return okta:update_stream(c.config)
   elseif c.action == "replace" then
-    local cfg = copy(c.config)
+    local cfg = as_body(c.config)
     cfg.delivery.authorization_header = h.authorization_env
     return okta:replace_stream(cfg)
   elseif c.action == "rotate" then

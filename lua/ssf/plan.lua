@@ -145,6 +145,15 @@ local function create_config(d)
   return cfg
 end
 
+--- A stream as PUT and PATCH take it: a deep copy of what GET returned,
+--- without the local `status`, ready to edit.
+function plan.body(stream)
+  local body = copy(stream)
+  body.status = nil
+  body.delivery = body.delivery or {}
+  return body
+end
+
 --- See the header comment. Returns changes, notes; or nil, message, info
 --- (kind "config") when current is ambiguous. Raises on misuse.
 function plan.plan(desired, current)
@@ -190,8 +199,7 @@ function plan.plan(desired, current)
   local changes = {}
   if #fields > 0 then
     -- PATCH cannot take a field away: a field wanted absent needs PUT.
-    local config = copy(stream)
-    config.status = nil
+    local config = plan.body(stream)
     for _, f in ipairs(fields) do
       set(config, f.field, not absent(f.new) and (SET_FIELDS[f.field] and json.array(f.new) or f.new) or nil)
     end

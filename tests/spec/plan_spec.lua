@@ -149,6 +149,16 @@ describe("ssf.plan", function()
     assert.are.same({ "~ update esc1", "    format: (absent) -> iss_sub" }, describe_changes(changes))
   end)
 
+  it("gives a stream as PUT and PATCH take it: a deep copy, without status", function()
+    local s = current { status = "enabled" }
+    local body = require("ssf.plan").body(s)
+    assert.is_nil(body.status)
+    body.delivery.endpoint_url = "https://changed.example.com/"
+    assert.are.equal("https://rx.example.com/ssf", s.delivery.endpoint_url)
+    assert.are.equal("enabled", s.status)
+    assert.matches('"events_requested":%[', ssf.json.encode(body))
+  end)
+
   it("describes changes one line per field", function()
     local d = desired()
     d.delivery.endpoint_url = "https://rx2.example.com/ssf"
