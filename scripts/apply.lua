@@ -204,7 +204,7 @@ local function carry_out(okta, c, h, latest)
     if h.authorization_env then cfg.delivery.authorization_header = h.authorization_env end
     return okta:create_stream(cfg)
   elseif c.action == "update" then
-    return okta:update_stream(c.config)
+    return okta:update_stream(as_body(c.config))
   elseif c.action == "replace" then
     local cfg = as_body(c.config)
     cfg.delivery.authorization_header = h.authorization_env

@@ -145,12 +145,17 @@ local function create_config(d)
   return cfg
 end
 
---- A stream as PUT and PATCH take it: a deep copy of what GET returned,
---- without the local `status`, ready to edit.
+--- The body to PUT or PATCH for a stream (or a change's config): a copy of
+--- only what a client sets, stream_id and the managed fields. The
+--- transmitter's read-only fields are left out, since a value sent for one
+--- must equal what the transmitter would set, and events_delivered follows
+--- events_requested: a restored backup would send a stale one.
 function plan.body(stream)
-  local body = copy(stream)
-  body.status = nil
-  body.delivery = body.delivery or {}
+  local body = { stream_id = stream.stream_id, delivery = {} }
+  for _, path in ipairs(MANAGED) do
+    local v = get(stream, path)
+    if not absent(v) then set(body, path, copy(v)) end
+  end
   return body
 end
 
@@ -199,7 +204,8 @@ function plan.plan(desired, current)
   local changes = {}
   if #fields > 0 then
     -- PATCH cannot take a field away: a field wanted absent needs PUT.
-    local config = plan.body(stream)
+    local config = copy(stream)
+    config.status = nil
     for _, f in ipairs(fields) do
       set(config, f.field, not absent(f.new) and (SET_FIELDS[f.field] and json.array(f.new) or f.new) or nil)
     end

@@ -191,10 +191,12 @@ describe("apply.lua", function()
     local PATCH_500 = { match = { method = "PATCH" }, status = 500,
                         body = { errorCode = "E0000009", errorSummary = "Internal Server Error" } }
 
-    -- alpha wants a new endpoint and a new header: an update and a rotate,
-    -- two PATCHes. Returns the stream as it was.
+    -- alpha wants a new endpoint, one more event and a new header: an
+    -- update and a rotate, two PATCHes. Returns the stream as it was.
     local function rotating(endpoint, extra)
-      for _, f in ipairs(fakes) do create(f) end
+      create(fakes[1], { events_requested = { SR } })
+      create(fakes[2])
+      create(fakes[3])
       want(STREAM, { alpha = ("{ delivery = { method = PUSH, endpoint_url = %q }, events_requested = " ..
         "{ events.SESSION_REVOKED, events.CREDENTIAL_CHANGE }, format = 'iss_sub', authorization_env = 'RX_NEW', " ..
         "rotate = true %s }"):format(endpoint, extra) })

@@ -149,14 +149,22 @@ describe("ssf.plan", function()
     assert.are.same({ "~ update esc1", "    format: (absent) -> iss_sub" }, describe_changes(changes))
   end)
 
-  it("gives a stream as PUT and PATCH take it: a deep copy, without status", function()
+  it("gives the body to send for a stream: a copy of what a client sets, no read-only field", function()
     local s = current { status = "enabled" }
     local body = require("ssf.plan").body(s)
-    assert.is_nil(body.status)
+    assert.are.same({ "delivery", "events_requested", "format", "stream_id" }, (function()
+      local keys = {}
+      for k in pairs(body) do keys[#keys + 1] = k end
+      table.sort(keys)
+      return keys
+    end)())
     body.delivery.endpoint_url = "https://changed.example.com/"
+    body.events_requested[1] = "x"
     assert.are.equal("https://rx.example.com/ssf", s.delivery.endpoint_url)
-    assert.are.equal("enabled", s.status)
+    assert.are.equal(SR, s.events_requested[1])
     assert.matches('"events_requested":%[', ssf.json.encode(body))
+    -- A field wanted absent stays absent.
+    assert.is_nil(require("ssf.plan").body(current { format = ssf.null }).format)
   end)
 
   it("describes changes one line per field", function()
