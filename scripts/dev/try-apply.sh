@@ -1,7 +1,7 @@
 #!/bin/sh
 # Streams as code with no Okta org: starts three local test transmitters
-# (tests/fake) as three orgs, gives each a stream that has drifted from
-# scripts' desired state, then runs `apply.lua plan`, `apply.lua apply` and
+# (tests/fake) as three orgs, gives each a stream that has drifted from a
+# desired-state file, then runs `apply.lua plan`, `apply.lua apply` and
 # `plan` again. The third org fails halfway through (its second PATCH gets
 # HTTP 500), so its changes are rolled back from the backup.
 set -eu
