@@ -43,7 +43,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	ssf_xfer *x = ud;
 	const char *name, *value;
 	size_t nlen, vlen;
-	if (ssf_header_parse(p, size * n, &name, &nlen, &value, &vlen) == SSF_HDR_STATUS)
+	/* Only a line starting "HTTP/" can be a status line: the others are
+	 * not parsed twice (push_headers parses them once the answer is in). */
+	if (size * n >= 5 && memcmp(p, "HTTP/", 5) == 0 &&
+	    ssf_header_parse(p, size * n, &name, &nlen, &value, &vlen) == SSF_HDR_STATUS)
 		ssf_buf_clear(&x->head);
 	int rc = ssf_buf_append(&x->head, p, size * n);
 	if (rc == SSF_BUF_TOO_BIG)

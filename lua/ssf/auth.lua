@@ -38,9 +38,10 @@ end
 
 --- A ready access token; nothing to renew.
 function auth.bearer(token)
+  local header = "Authorization: Bearer " .. token -- built once, not per request
   return {
     sign = function(_, headers)
-      headers[#headers + 1] = "Authorization: Bearer " .. token
+      headers[#headers + 1] = header
       return true
     end,
     renew = function() return false end,

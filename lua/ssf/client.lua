@@ -258,13 +258,15 @@ end
 -- an authorization_header being set) to scrub from anything the server
 -- echoes back.
 function Client:_send(method, path, query, body, secrets, extra_headers, anonymous)
-  self._remember(secrets)
+  if secrets then self._remember(secrets) end
   local url = self.org .. path .. encode_query(query)
   local provider = not anonymous and self._auth
   local function prepare()
     local headers = { "Accept: application/json" }
     if body then headers[#headers + 1] = "Content-Type: application/json" end
-    for _, h in ipairs(extra_headers or {}) do headers[#headers + 1] = h end
+    if extra_headers then
+      for _, h in ipairs(extra_headers) do headers[#headers + 1] = h end
+    end
     if provider then
       local ok, msg, info = provider:sign(headers, method, url)
       if not ok then return nil, msg, info end
