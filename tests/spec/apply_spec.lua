@@ -1,12 +1,11 @@
 -- scripts/apply.lua end to end against three fakes on their own ports
 -- (credentials from named variables and from a named okta.yaml), with drift
 -- and faults injected through the fakes, checking what each fake holds
--- afterwards, authorization_header included; and the desired-state loader
--- and backups it relies on.
+-- afterwards, authorization_header included. The files it reads and writes
+-- are in apply_files_spec.
 local ssf = require "ssf"
 local env = require "env"
 local fake = require "fake"
-local desired = require "ssf.desired"
 local backup = require "ssf.backup"
 local sleep = require("ssf.http").sleep
 
@@ -159,8 +158,8 @@ describe("apply.lua", function()
     assert.are.equal(1, #files)
     assert.matches("ssf%-stream%-beta%-" .. now.stream_id, files[1])
     assert.are.equal("https://elsewhere.example.com/x", assert(backup.read(files[1])).delivery.endpoint_url)
-    assert.are.equal("600", env.run("stat -c %a " .. env.q(files[1])) == 0 and
-      select(2, env.run("stat -c %a " .. env.q(files[1]))):match("%d+"))
+    local _, mode = env.run("stat -c %a " .. env.q(files[1]))
+    assert.are.equal("600", mode:match("%d+"))
 
     code, out = run("plan " .. env.q(file))
     assert.are.equal(0, code, out)
@@ -428,6 +427,47 @@ describe("apply.lua", function()
     assert.is_nil(held(fakes[1]).format)
   end)
 
+  it("runs orgs at once, never more than --concurrency", function()
+    for _, f in ipairs(fakes) do create(f) end
+    want(STREAM)
+    -- alpha's and beta's reads are held for a while: two workers busy.
+    local SLOW = { match = { method = "GET", path = "/api/v1/ssf/stream" }, delay_ms = 6000 }
+    fakes[1]:faults { SLOW }
+    fakes[2]:faults { SLOW }
+    local out, code = dir .. "/bg.out", dir .. "/bg.code"
+    os.remove(code)
+    local prefix = ""
+    for k, v in pairs(vars) do prefix = prefix .. k .. "=" .. env.q(v) .. " " end
+    assert(os.execute(("sh -c %s >%s 2>&1 </dev/null &"):format(env.q(("env %s%s %s plan %s --concurrency 2; " ..
+      "echo $? >%s"):format(prefix, env.q(env.ssflua_bin), env.q(APPLY), env.q(file), env.q(code))), env.q(out))))
+    local function in_flight(f)
+      for _, r in ipairs(f:requests()) do
+        if r.method == "GET" and r.status == ssf.null then return true end
+      end
+      return false
+    end
+    -- Bounded wait until both slow reads are in flight at once...
+    local both
+    for _ = 1, 200 do
+      both = in_flight(fakes[1]) and in_flight(fakes[2])
+      if both then break end
+      sleep(0.05)
+    end
+    assert.is_true(both, "alpha and beta were never read at the same time")
+    -- ...while gamma, third in line, waits for a free worker.
+    local gamma_seen = #fakes[3]:requests()
+    local still = in_flight(fakes[1]) and in_flight(fakes[2])
+    local status
+    for _ = 1, 600 do -- up to 30 s
+      status = tonumber((env.read(code) or ""):match("%d+"))
+      if status then break end
+      sleep(0.05)
+    end
+    assert.are.equal(0, status, env.read(out))
+    if still then assert.are.equal(1, gamma_seen, "gamma read while two orgs were in flight") end
+    assert.are.equal(2, #fakes[3]:requests(), "gamma was read in the end")
+  end)
+
   it("exits 1, never 2, on a usage error or a bad file, before any request", function()
     create(fakes[1])
     want(STREAM)
@@ -461,113 +501,5 @@ describe("apply.lua", function()
     assert.matches("RX_UNSET_FOR_TEST is not set", out)
     assert.are.equal(1, writes(fakes[1]))
     assert.are.same({}, backups())
-  end)
-end)
-
-describe("ssf.desired", function()
-  local dir
-  setup(function() dir = env.tmpdir() end)
-  teardown(function() env.rmdir(dir) end)
-
-  local function load(text, ext)
-    local path = dir .. "/d" .. (ext or ".lua")
-    write(path, text)
-    return desired.read(path)
-  end
-
-  it("reads a Lua file with names for methods, events and null, and JSON of the same shape", function()
-    local list = assert(load([[return { orgs = { { name = "a", env = "A_", stream = {
-      delivery = { method = PUSH, endpoint_url = "https://x.example.com/" },
-      events_requested = { events.SESSION_REVOKED }, format = null } },
-      { name = "b", yaml = "b.yaml", stream = false } } }]]))
-    assert.are.equal(2, #list)
-    assert.are.equal(ssf.PUSH, list[1].stream.delivery.method)
-    assert.are.equal(ssf.null, list[1].stream.format)
-    assert.is_false(list[2].stream)
-    local j = assert(load(ssf.json.encode { orgs = { { name = "a", env = "A_", stream = {
-      delivery = { method = ssf.PUSH, endpoint_url = "https://x.example.com/" },
-      events_requested = { SR }, format = ssf.null } } } }, ".json"))
-    assert.are.equal(ssf.null, j[1].stream.format)
-  end)
-
-  it("reads the example in scripts/examples", function()
-    local list = assert(desired.read(env.root .. "/scripts/examples/streams.lua"))
-    assert.are.same({ "acme", "acme-preview", "legacy", "retired" },
-      { list[1].name, list[2].name, list[3].name, list[4].name })
-    assert.is_true(list[3].stream.rotate)
-  end)
-
-  it("runs the Lua file with no os, io, require or load, and stops a loop that never ends", function()
-    for _, code in ipairs { "os.execute('touch x')", "io.open('x', 'w')", "require('ssf')", "load('return 1')",
-                            "dofile('/etc/passwd')", "string.dump(print)" } do
-      local list, msg, info = load(code .. "\nreturn {}")
-      assert.is_nil(list, code)
-      assert.matches("a nil value", msg, 1, true)
-      assert.are.equal("config", info.kind)
-    end
-    local list, msg = load("while true do end")
-    assert.is_nil(list)
-    assert.matches("runs too long", msg)
-    -- Bytecode is refused: only text is loaded.
-    list, msg = load(string.dump(function() return {} end))
-    assert.is_nil(list)
-    assert.matches("binary", msg)
-  end)
-
-  it("refuses what would make a run guess or leak, naming the org and the field", function()
-    local base = 'delivery = { method = PUSH, endpoint_url = "https://x.example.com/" }, events_requested = {}'
-    for text, pattern in pairs {
-      ["return { orgs = {} }"] = "orgs lists no org",
-      ["return { orgs = { { name = 'a', stream = false } } }"] = "org a: name where its credentials come from",
-      ["return { orgs = { { name = 'a', env = 'A_' } } }"] = "org a: give stream",
-      ["return { orgs = { { name = 'a b', env = 'A_', stream = false } } }"] = "name must be letters",
-      ["return { orgs = { { name = 'a', env = 'A_', stream = false }, { name = 'a', env = 'B_', stream = false } } }"] =
-        "org a is listed twice",
-      ["return { orgs = { { name = 'a', env = 'A_', stream = { " .. base .. ", colour = 'red' } } } }"] =
-        "unknown key colour",
-      ["return { orgs = { { name = 'a', env = 'A_', stream = { " .. base .. ", authorization_env = 'X-Y' } } } }"] =
-        "authorization_env must be the name of an environment variable",
-      ["return { orgs = { { name = 'a', env = 'A_', stream = { " .. base .. ", rotate = true } } } }"] =
-        "org a: stream: desired.rotate needs authorization_env",
-      ["return { orgs = { { name = 'a', env = 'A_', stream = { " .. base .. ", format = 3 } } } }"] =
-        "stream.format must be a string or null",
-      ["return 42"] = "must give a table with orgs",
-    } do
-      local list, msg, info = load(text)
-      assert.is_nil(list, text)
-      assert.matches(pattern, msg, 1, true)
-      assert.are.equal("config", info.kind)
-    end
-  end)
-end)
-
-describe("ssf.backup", function()
-  local dir
-  setup(function() dir = env.tmpdir() end)
-  teardown(function() env.rmdir(dir) end)
-
-  it("writes a backup once, mode 0600, and never over an existing file", function()
-    local path = dir .. "/b.json"
-    assert(backup.write(path, { stream_id = "esc1", delivery = { endpoint_url = URL } }, "test", "https://o"))
-    local _, mode = env.run("stat -c %a " .. env.q(path))
-    assert.are.equal("600", mode:match("%d+"))
-    local ok, msg, exists = backup.write(path, { stream_id = "esc2" }, "test", "https://o")
-    assert.is_nil(ok)
-    assert.matches("already exists", msg)
-    assert.are.equal("exists", exists)
-    local stream, record = assert(backup.read(path))
-    assert.are.equal("esc1", stream.stream_id)
-    assert.are.equal("https://o", record.org)
-    -- Nothing is left beside it.
-    local _, listing = env.run("ls -a " .. env.q(dir))
-    assert.are.same({ ".", "..", "b.json" }, lines(listing))
-  end)
-
-  it("refuses a file that is not a backup, and a link in its place", function()
-    write(dir .. "/x.json", "{}")
-    assert.matches("is not a stream backup", select(2, backup.read(dir .. "/x.json")))
-    os.execute(("ln -s %s %s"):format(env.q(dir .. "/target"), env.q(dir .. "/link.json")))
-    assert.is_nil(backup.write(dir .. "/link.json", { stream_id = "e" }, "test", "o"))
-    assert.is_nil(io.open(dir .. "/target"), "wrote through a link")
   end)
 end)
