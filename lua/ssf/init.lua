@@ -19,6 +19,8 @@ local ssf = {
   spawn = tasks.spawn,
   all = tasks.all,
   sleep = tasks.sleep,
+  -- Desired state against the org's streams (pure; scripts/apply.lua).
+  plan = function(desired, current) return require("ssf.plan").plan(desired, current) end,
   -- Delivery methods Okta accepts (push only).
   PUSH = "urn:ietf:rfc:8935",
   RISC_PUSH = "https://schemas.openid.net/secevent/risc/delivery-method/push",

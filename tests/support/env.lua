@@ -46,8 +46,9 @@ end
 function env.run(cmd, stdin)
   local out, err = os.tmpname(), os.tmpname()
   local full = ("%s >%s 2>%s"):format(cmd, out, err)
+  local inf
   if stdin then
-    local inf = os.tmpname()
+    inf = os.tmpname()
     local f = assert(io.open(inf, "wb"))
     f:write(stdin)
     f:close()
@@ -59,6 +60,7 @@ function env.run(cmd, stdin)
   local stdout, stderr = assert(env.read(out)), assert(env.read(err))
   os.remove(out)
   os.remove(err)
+  if inf then os.remove(inf) end
   return code, stdout, stderr
 end
 
