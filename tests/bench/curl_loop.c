@@ -157,6 +157,7 @@ static int fanout(const char *url, const char *token, long n, long parallel)
 		curl_multi_perform(m, &running);
 		CURLMsg *msg;
 		int left;
+		long before = done;
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
@@ -171,7 +172,9 @@ static int fanout(const char *url, const char *token, long n, long parallel)
 			curl_easy_cleanup(e);
 			done++;
 		}
-		if (done < n)
+		/* Waiting now, with finished slots not yet refilled, would
+		 * leave them idle until the poll's timeout. */
+		if (done == before && done < n)
 			curl_multi_poll(m, NULL, 0, 100, NULL);
 	}
 	curl_slist_free_all(h);
