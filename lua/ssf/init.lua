@@ -14,13 +14,13 @@ local ssf = {
   json = { encode = json.encode, decode = json.decode, null = json.null, array = json.array },
   events = require "ssf.events",
   set = require "ssf.set", -- loads libcrypto only when first used
-  -- Desired state against the org's streams (pure; scripts/apply.lua).
-  plan = function(desired, current) return require("ssf.plan").plan(desired, current) end,
   -- Concurrency on one thread (tasks.lua): client calls inside tasks share
   -- one curl multi handle instead of blocking each other.
   spawn = tasks.spawn,
   all = tasks.all,
   sleep = tasks.sleep,
+  -- Desired state against the org's streams (pure; scripts/apply.lua).
+  plan = function(desired, current) return require("ssf.plan").plan(desired, current) end,
   -- Delivery methods Okta accepts (push only).
   PUSH = "urn:ietf:rfc:8935",
   RISC_PUSH = "https://schemas.openid.net/secevent/risc/delivery-method/push",

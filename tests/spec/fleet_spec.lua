@@ -136,6 +136,21 @@ describe("fleet.lua", function()
     assert.are.equal(202, pushed[#pushed].status)
   end)
 
+  it("shows progress on stderr only when it is a terminal", function()
+    local _, _, err = fleet("audit " .. env.q(list))
+    assert.is_nil(err:find("orgs done", 1, true))
+    -- script(1) gives the command a terminal; stdout goes to a file.
+    local out = dir .. "/table.txt"
+    local prefix = ""
+    for k, v in pairs(vars) do prefix = prefix .. k .. "=" .. env.q(v) .. " " end
+    local command = ("env %s%s %s audit %s >%s"):format(prefix, env.q(env.ssflua_bin),
+      env.q(env.root .. "/scripts/fleet.lua"), env.q(list), env.q(out))
+    local code, tty = env.run("script -qec " .. env.q(command) .. " /dev/null")
+    assert.are.equal(1, code)
+    assert.matches("4/4 orgs done", tty)
+    assert.matches("^ORG", env.read(out))
+  end)
+
   it("exits 0 when every org succeeds, and 1 for a malformed list, naming the line", function()
     local good = dir .. "/good.txt"
     write(good, "alpha env=ALPHA_\nbeta yaml=" .. dir .. "/beta.yaml\n")
