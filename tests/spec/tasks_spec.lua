@@ -177,6 +177,28 @@ describe("tasks", function()
     okta:close()
   end)
 
+  it("shares the refresh of an expired token too", function()
+    f:call("POST", "clients", {
+      client_id = "0oaTASKS", jwks = { keys = { keys.jwk(rsa, "k1") } },
+      scopes = { "ssf.read" }, dpop = "off", token_ttl = 2,
+    })
+    local okta = assert(ssf.client { org = f.url, auth = { type = "private_key_jwt",
+      client_id = "0oaTASKS", key_file = rsa, key_id = "k1", scopes = { "ssf.read" } } })
+    local fns = {}
+    for i = 1, 5 do
+      fns[i] = function()
+        assert(okta:streams())
+        ssf.sleep(3) -- past the token's 2 s
+        return okta:streams()
+      end
+    end
+    local results = ssf.all(fns, { concurrency = 5 })
+    okta:close()
+    for i = 1, 5 do assert.is_true(results[i].ok, results[i].message) end
+    assert.are.equal(2, #f:call("GET", "token_requests"))
+    assert.are.equal(10, api_requests())
+  end)
+
   it("shares a failed token fetch too, and each caller gets the failure", function()
     local okta = assert(ssf.client { org = f.url, auth = { type = "private_key_jwt",
       client_id = "0oaUNKNOWN", key_file = rsa, key_id = "k1", scopes = { "ssf.read" } }, retries = 0 })
