@@ -36,6 +36,8 @@ local DEFAULT_LISTEN = "127.0.0.1:0"
 -- insert then costs the same however many SETs went by (a ring of single
 -- deletes made Lua rehash its table on every insert once it held 4096).
 local JTI_GENERATION = 4096
+-- A SET issued longer ago than this is flagged late (set.late = true).
+local LATE_AFTER = 300
 -- Retry-After, in seconds, when the keys to verify a SET cannot be had.
 local RETRY_AFTER = "30"
 -- rx.rejected keeps this many of the latest rejections.
@@ -113,9 +115,19 @@ local function new(opts)
   local url_host = host:find(":", 1, true) and "[" .. host .. "]" or host
   local verify = opts.verifier
   if not verify then
-    local verify_opts = opts.verify
-    -- ssf.set is loaded by the first SET, not by the receiver.
-    verify = function(jwt) return require("ssf.set").verify(jwt, verify_opts) end
+    local set = require "ssf.set"
+    -- A SET refused for its age alone is lost for good (transmitters do
+    -- not resend after a 400), and after an outage the whole backlog is
+    -- old: unless max_age is given, age is not a reason to refuse, and
+    -- rx:next flags the SET late instead.
+    local verify_opts = { max_age = math.huge }
+    for k, v in pairs(opts.verify) do verify_opts[k] = v end
+    local ok, msg = set.check(verify_opts)
+    if not ok then
+      srv:close()
+      misuse("receiver", "option 'verify': " .. msg)
+    end
+    verify = function(jwt) return set.verify(jwt, verify_opts) end
   end
   return setmetatable({
     host = host,
@@ -193,6 +205,8 @@ function Receiver:_handle(req, manual)
     return nil
   end
   set.raw = req.body
+  local iat = type(set.claims) == "table" and set.claims.iat
+  if type(iat) == "number" and os.time() - iat > LATE_AFTER then set.late = true end
   if manual then
     if jti and self._pending_jtis[jti] then
       -- The same SET again while the script still holds it: not twice.
