@@ -89,6 +89,12 @@ void ssf_framing_field(ssf_framing *f, const char *name, size_t name_len, const 
 		} else if (value_len != f->length_len || memcmp(value, f->length, value_len) != 0) {
 			refuse(f, 400, "Content-Length is given twice with different values");
 		}
+	} else if (name_is(name, name_len, "authorization")) {
+		if (f->authorizations++)
+			refuse(f, 400, "Authorization is given twice");
+	} else if (name_is(name, name_len, "content-type")) {
+		if (f->content_types++)
+			refuse(f, 400, "Content-Type is given twice");
 	} else if (name_is(name, name_len, "transfer-encoding")) {
 		f->transfer_encoding++;
 		if (!name_is(value, value_len, "chunked"))

@@ -22,11 +22,12 @@ int ssf_media_type_is(const char *value, const char *type);
  * differently is refused: a NUL anywhere in a field, Content-Length given
  * twice with different values, Content-Length with Transfer-Encoding, a
  * Transfer-Encoding other than chunked (501), Host missing from an
- * HTTP/1.1 request or given twice (RFC 9112 sections 3.2 and 6.3). */
+ * HTTP/1.1 request or given twice (RFC 9112 sections 3.2 and 6.3), and
+ * Authorization or Content-Type given twice (which one would count?). */
 typedef struct ssf_framing {
 	unsigned status; /* 0 while acceptable, else 400 or 501 */
 	const char *why; /* a static reason when status is set */
-	int hosts, lengths, transfer_encoding;
+	int hosts, lengths, transfer_encoding, authorizations, content_types;
 	const char *length; /* the first Content-Length value */
 	size_t length_len;
 } ssf_framing;

@@ -69,6 +69,8 @@ int main(void)
 		      "chunked") == 400);
 	CHECK(framing("HTTP/1.1", 2, "Host", "a", "Transfer-Encoding", " Chunked ") == 0);
 	CHECK(framing("HTTP/1.1", 2, "Host", "a", "Transfer-Encoding", "gzip") == 501);
+	CHECK(framing("HTTP/1.1", 3, "Host", "a", "Authorization", "x", "authorization", "x") == 400);
+	CHECK(framing("HTTP/1.1", 3, "Host", "a", "Content-Type", "x", "CONTENT-TYPE", "y") == 400);
 	CHECK(framing("HTTP/1.1", 2, "Host", "a", "Transfer-Encoding", "gzip, chunked") == 501);
 	CHECK(framing("HTTP/1.1", 3, "Host", "a", "Transfer-Encoding", "chunked",
 		      "Transfer-Encoding", "chunked") == 501);

@@ -41,7 +41,7 @@ static void check_framing(const char *data, size_t size)
 	version[vlen] = '\0';
 	ssf_framing f;
 	memset(&f, 0, sizeof f);
-	int nul = 0, hosts = 0, lengths = 0, te = 0, te_bad = 0, cl_differ = 0;
+	int nul = 0, hosts = 0, lengths = 0, te = 0, te_bad = 0, cl_differ = 0, auths = 0, types = 0;
 	const char *cl = NULL;
 	size_t cl_len = 0;
 	for (const char *line = nl + 1; line < end;) {
@@ -66,6 +66,10 @@ static void check_framing(const char *data, size_t size)
 					} else if (len != cl_len || memcmp(value, cl, len) != 0) {
 						cl_differ = 1;
 					}
+				} else if (lower_eq(name, nlen, "authorization")) {
+					auths++;
+				} else if (lower_eq(name, nlen, "content-type")) {
+					types++;
 				} else if (lower_eq(name, nlen, "transfer-encoding")) {
 					te++;
 					te_bad |= !lower_eq(value, len, "chunked");
@@ -76,6 +80,7 @@ static void check_framing(const char *data, size_t size)
 	}
 	unsigned verdict = ssf_framing_end(&f, version);
 	int ok = !nul && !cl_differ && !(lengths && te) && !te_bad && te <= 1 && hosts <= 1 &&
+		 auths <= 1 && types <= 1 &&
 		 (hosts == 1 || strcmp(version, "HTTP/1.0") == 0);
 	if ((verdict == 0) != ok || (verdict != 0 && verdict != 400 && verdict != 501) ||
 	    (verdict != 0 && f.why == NULL))

@@ -187,6 +187,8 @@ describe("requests that parsers could read differently", function()
                 "Content-Type: application/secevent+jwt", "Transfer-Encoding: gzip" }, "abc"), 501 },
     { "HTTP/1.1 without Host", set_request():gsub("Host: [^\r]+\r\n", ""), 400 },
     { "two Host headers", set_request { "Host: other" }, 400 },
+    { "two Authorization headers", set_request { "Authorization: Bearer other" }, 400 },
+    { "two Content-Type headers", set_request { "Content-Type: application/secevent+jwt" }, 400 },
     { "bare LF line ends", set_request():gsub("\r\n", "\n"), 400 },
   }
   for _, case in ipairs(cases) do
