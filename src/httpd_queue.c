@@ -225,6 +225,7 @@ void rx_get_stats(rx_server *s, rx_stats *out)
 	memcpy(out->by_status, s->stats, sizeof out->by_status);
 	out->waiting = s->n_waiting;
 	out->connections = s->n_conns;
+	out->buffered = s->buffered;
 	out->refused = s->refused;
 	out->dropped = s->dropped;
 	pthread_mutex_unlock(&s->lock);

@@ -295,7 +295,8 @@ end
 
 --- Counts for diagnostics: the requests answered before any Lua saw them,
 --- by status ([401] = n, ...), `waiting` (SETs not yet answered),
---- `connections` (open now), `refused` (connections refused by
+--- `connections` (open now), `buffered` (request body bytes held in C),
+--- `refused` (connections refused by
 --- max_connections or per_ip_limit) and `dropped` (connections cut: headers
 --- not in by header_timeout, idle past idle_timeout, a body over its limit).
 function Receiver:stats()
