@@ -199,6 +199,33 @@ describe("tasks", function()
     assert.are.equal(10, api_requests())
   end)
 
+  it("renews a rejected token once, also for the 401s that come back later", function()
+    local function register()
+      f:call("POST", "clients", {
+        client_id = "0oaTASKS", jwks = { keys = { keys.jwk(rsa, "k1") } },
+        scopes = { "ssf.read" }, dpop = "off",
+      })
+    end
+    register()
+    local okta = assert(ssf.client { org = f.url, auth = { type = "private_key_jwt",
+      client_id = "0oaTASKS", key_file = rsa, key_id = "k1", scopes = { "ssf.read" } } })
+    assert(okta:streams())
+    -- The fake forgets the token it issued, and answers the next three
+    -- calls' 401s 0, 0.4 and 0.8 s apart: the later two were sent with the
+    -- old token and come back after the new one is in place.
+    f:reset()
+    register()
+    f:faults { { match = { path = "/api/v1/ssf/stream" }, delay_ms = 0 },
+               { match = { path = "/api/v1/ssf/stream" }, delay_ms = 400 },
+               { match = { path = "/api/v1/ssf/stream" }, delay_ms = 800 } }
+    local fns = {}
+    for i = 1, 3 do fns[i] = function() return okta:streams() end end
+    local results = ssf.all(fns, { concurrency = 3 })
+    okta:close()
+    for i = 1, 3 do assert.is_true(results[i].ok, results[i].message) end
+    assert.are.equal(1, #f:call("GET", "token_requests"))
+  end)
+
   it("shares a failed token fetch too, and each caller gets the failure", function()
     local okta = assert(ssf.client { org = f.url, auth = { type = "private_key_jwt",
       client_id = "0oaUNKNOWN", key_file = rsa, key_id = "k1", scopes = { "ssf.read" } }, retries = 0 })
