@@ -321,6 +321,43 @@ describe("tasks", function()
     assert.are.equal(50, f:in_flight().peak)
   end)
 
+  it("ssf.http.multi: ids, cancel, misuse and close with transfers in flight", function()
+    local http = require "ssf.http"
+    f:config { latency_ms = 300 }
+    local m = http.multi { max_host_connections = 4 }
+    local req = { url = f.url .. "/api/v1/ssf/stream", headers = { "Authorization: Bearer tok-rw" } }
+    assert.has_error(function() m:start { url = 42 } end, "bad request option 'url' (string expected, got number)")
+    assert.has_error(function() m:start { url = "http://x", headers = { "a\r\nb" } } end,
+      "bad request option 'headers' (entry 1 is not a header line)")
+    assert.are.equal(0, m:count())
+    local a, b, c = m:start(req), m:start(req), m:start(req)
+    assert.are.same({ 1, 2, 3 }, { a, b, c })
+    assert.has_error(function() m:result(a) end, "bad argument #1 to 'result' (transfer not finished)")
+    m:cancel(b)
+    assert.has_error(function() m:cancel(b) end, "bad argument #1 to 'cancel' (unknown transfer id)")
+    assert.has_error(function() m:result(9) end, "bad argument #1 to 'result' (unknown transfer id)")
+    assert.has_error(function() m:limit(-1) end, "bad argument #1 to 'limit' (connection limit out of range)")
+    local done = {}
+    for _ = 1, 100 do -- bounded: up to 100 waits of at most 0.1 s
+      for _, id in ipairs(assert(m:run(0.1))) do done[#done + 1] = id end
+      if #done == 2 then break end
+    end
+    table.sort(done)
+    assert.are.same({ a, c }, done)
+    for _, id in ipairs(done) do
+      local status, headers, body = m:result(id)
+      assert.are.equal(200, status)
+      assert.is_string(headers["x-okta-request-id"])
+      assert.are.equal("[]", body)
+    end
+    assert.are.equal(0, m:count())
+    -- A freed id is reused, and closing drops a transfer still in flight.
+    assert.are.equal(1, m:start(req))
+    m:close()
+    m:close()
+    assert.has_error(function() m:count() end, "attempt to use a closed multi")
+  end)
+
   it("stops everything on Ctrl-C", function()
     f:config { latency_ms = 60000 }
     local p = env.spawn(([[
