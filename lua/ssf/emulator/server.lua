@@ -1,0 +1,99 @@
+-- The emulator's serving thread (started by init.lua with ssf.thread, in a
+-- lua_State of its own): HTTP in through ssf.httpd, answers from the
+-- routes, pushes out to the pusher thread, commands from the script's
+-- thread. Nothing here blocks but the short wait for the next request, so
+-- API calls, commands and push reports are all handled within one
+-- POLL_WAIT of arriving.
+local httpd = require "ssf.httpd"
+local json = require "ssf.json"
+local routes = require "ssf.emulator.routes"
+
+-- How long one wait for a request lasts before commands and push reports
+-- are looked at again.
+local POLL_WAIT = 0.05
+local MAX_BODY = 1024 * 1024
+
+-- Okta's answer to a request that hit a bug: the routes never raise on a
+-- peer's input, so this is only for the emulator's own faults.
+local INTERNAL = json.encode {
+  errorCode = "E0000009", errorSummary = "Internal Server Error", errorLink = "E0000009",
+  errorId = "emulator", errorCauses = json.array {},
+}
+
+local function reply(replies, ok, result_or_message)
+  replies:push(json.encode(ok and { ok = true, result = result_or_message }
+                              or { ok = false, message = tostring(result_or_message) }))
+end
+
+-- A command from the script's thread: {op = "emit" | "deliveries" | "seed", ...}.
+local function command(app, msg)
+  if msg.op == "emit" then
+    local list, err = app:emit(msg.event_type, msg.subject, msg.stream_id)
+    return list and json.array(list), err
+  elseif msg.op == "deliveries" then
+    return json.array(app:deliveries())
+  elseif msg.op == "seed" then
+    return app:seed_stream(msg.client_id, {
+      -- An endpoint that exists nowhere (.invalid never resolves), so a
+      -- push to the seeded stream fails at once, as it would for a
+      -- receiver that is gone.
+      delivery = { method = "urn:ietf:rfc:8935", endpoint_url = "https://receiver.invalid/ssf/events" },
+      events_requested = json.array {
+        "https://schemas.openid.net/secevent/caep/event-type/session-revoked",
+        "https://schemas.openid.net/secevent/caep/event-type/credential-change",
+      },
+    })
+  end
+  error("unknown command " .. tostring(msg.op))
+end
+
+return function(control, replies, jobs, results, cfg_text)
+  local cfg = json.decode(cfg_text)
+  local server, err = httpd.serve { host = cfg.host, port = cfg.port, max_body = MAX_BODY }
+  if not server then
+    reply(replies, false, ("cannot listen on %s:%d: %s"):format(cfg.host, cfg.port, tostring(err)))
+    return
+  end
+  local host = cfg.host:find(":", 1, true) and "[" .. cfg.host .. "]" or cfg.host
+  local org = ("http://%s:%d"):format(host, server:port())
+  local app = routes.new {
+    org = org,
+    signing_key = cfg.signing_key, signing_kid = cfg.signing_kid,
+    clients = cfg.clients, bearer_tokens = cfg.bearer_tokens,
+  }
+  reply(replies, true, { org = org })
+
+  local function forward_pushes()
+    for _, job in ipairs(app:take_pushes()) do jobs:push(json.encode(job)) end
+  end
+
+  while true do
+    local msg, why = control:pop(0)
+    if why == "closed" then break end
+    if msg then
+      local ok, result, err = pcall(command, app, json.decode(msg))
+      if ok and result ~= nil then
+        reply(replies, true, result)
+      else
+        reply(replies, false, ok and err or result)
+      end
+      forward_pushes()
+    end
+    local report = results:pop(0)
+    while report do
+      local r = json.decode(report)
+      app:record(r.id, r.status, r.err)
+      report = results:pop(0)
+    end
+    local req = server:poll(POLL_WAIT)
+    if req then
+      local ok, status, headers, body = pcall(app.handle, app, req)
+      if not ok then
+        status, headers, body = 500, { ["Content-Type"] = "application/json" }, INTERNAL
+      end
+      server:respond(req.id, status, body, headers)
+      forward_pushes()
+    end
+  end
+  server:close()
+end
