@@ -172,7 +172,9 @@ function Emulator:emit(event_type, subject, stream_id)
   local jobs, err, info = self:_call("emit", { event_type = event_type, subject = subject, stream_id = stream_id })
   if not jobs then
     if info then return nil, err, info end
-    misuse("emit", stream_id and 3 or 1, err)
+    -- The routes' own misuse message ("bad argument #n to 'emit' (...)"),
+    -- raised here at the caller's line.
+    error((err:gsub("^[^\n]-:%d+: ", "")), 2)
   end
   return as_deliveries(jobs)
 end

@@ -33,15 +33,11 @@ local function command(app, msg)
   elseif msg.op == "deliveries" then
     return json.array(app:deliveries())
   elseif msg.op == "seed" then
+    -- An endpoint that exists nowhere (.invalid never resolves), so a
+    -- push to the seeded stream fails at once, as for a receiver that is
+    -- gone; the events are Okta's two.
     return app:seed_stream(msg.client_id, {
-      -- An endpoint that exists nowhere (.invalid never resolves), so a
-      -- push to the seeded stream fails at once, as it would for a
-      -- receiver that is gone.
       delivery = { method = "urn:ietf:rfc:8935", endpoint_url = "https://receiver.invalid/ssf/events" },
-      events_requested = json.array {
-        "https://schemas.openid.net/secevent/caep/event-type/session-revoked",
-        "https://schemas.openid.net/secevent/caep/event-type/credential-change",
-      },
     })
   end
   error("unknown command " .. tostring(msg.op))
