@@ -45,7 +45,7 @@ end
 
 return function(control, replies, jobs, results, cfg_text)
   local cfg = json.decode(cfg_text)
-  local server, err = httpd.serve { host = cfg.host, port = cfg.port, max_body = MAX_BODY }
+  local server, err = httpd.serve { host = cfg.host, port = math.tointeger(cfg.port), max_body = MAX_BODY }
   if not server then
     reply(replies, false, ("cannot listen on %s:%d: %s"):format(cfg.host, cfg.port, tostring(err)))
     return
@@ -77,8 +77,9 @@ return function(control, replies, jobs, results, cfg_text)
     end
     local report = results:pop(0)
     while report do
+      -- JSON numbers come back as floats: ids and statuses are integers.
       local r = json.decode(report)
-      app:record(r.id, r.status, r.err)
+      app:record(math.tointeger(r.id) or r.id, math.tointeger(r.status), r.err)
       report = results:pop(0)
     end
     local req = server:poll(POLL_WAIT)
