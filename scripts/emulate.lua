@@ -105,11 +105,15 @@ end
 -- stdin unbuffered, so that "readable" on its descriptor means a line is
 -- coming and not that stdio has one buffered already.
 io.stdin:setvbuf("no")
+local interrupted_by_user = false
 local served, why = pcall(function()
   while true do
     show_answers()
     local ready, interrupted = thread.readable(0, 0.5)
-    if interrupted then return end
+    if interrupted then
+      interrupted_by_user = true
+      return
+    end
     if ready then
       local line = io.read("L")
       if not line then return end
@@ -117,7 +121,20 @@ local served, why = pcall(function()
     end
   end
 end)
--- Answers that came while stopping.
+-- At the end of input, the answers to pushes still in flight (bounded by
+-- the pusher's own timeout); on Ctrl-C, only those already in.
+local function pending()
+  for _, d in ipairs(emu:deliveries()) do
+    if not (d.status or d.err) then return true end
+  end
+end
+if served and not interrupted_by_user then
+  local sleep = require("ssf.http").sleep
+  for _ = 1, 150 do -- at most 15 s
+    if not pending() then break end
+    sleep(0.1)
+  end
+end
 pcall(show_answers)
 stop()
 print("emulator stopped")
