@@ -120,28 +120,30 @@ describe("scripts/emulate.lua", function()
     assert.is_nil(io.open(key), "the key file is left behind")
   end)
 
-  it("stops cleanly on Ctrl-C, removing its key file", function()
-    local out_file = dir .. "/ctrlc.out"
-    local fifo = dir .. "/stdin2"
-    assert(os.execute("mkfifo " .. env.q(fifo)))
-    local p = assert(io.popen(("exec %s %s >%s 2>&1 <%s & echo $!"):format(env.q(env.ssflua_bin),
-      script("emulate.lua"), env.q(out_file), env.q(fifo))))
-    local pid = p:read("l")
-    p:close()
-    local stdin <close> = assert(io.open(fifo, "w"))
-    local text = emu.wait(120, function()
-      local s = env.read(out_file) or ""
-      return s:find("Type an event", 1, true) and s
+  for _, sig in ipairs { "INT", "TERM" } do
+    it("stops cleanly on SIG" .. sig .. ", removing its key file", function()
+      local out_file = dir .. "/" .. sig .. ".out"
+      local fifo = dir .. "/" .. sig .. ".stdin"
+      assert(os.execute("mkfifo " .. env.q(fifo)))
+      local p = assert(io.popen(("exec %s %s >%s 2>&1 <%s & echo $!"):format(env.q(env.ssflua_bin),
+        script("emulate.lua"), env.q(out_file), env.q(fifo))))
+      local pid = p:read("l")
+      p:close()
+      local stdin <close> = assert(io.open(fifo, "w"))
+      local text = emu.wait(120, function()
+        local s = env.read(out_file) or ""
+        return s:find("Type an event", 1, true) and s
+      end)
+      assert.is_string(text, env.read(out_file))
+      local key = text:match("key file%s+(%S+)")
+      os.execute("kill -" .. sig .. " " .. pid)
+      local stopped = emu.wait(60, function() return not env.alive(pid) end)
+      if not stopped then os.execute("kill -9 " .. pid) end
+      assert.is_truthy(stopped, "still running after SIG" .. sig)
+      assert.matches("emulator stopped", env.read(out_file))
+      assert.is_nil(io.open(key), "the key file is left behind")
     end)
-    assert.is_string(text, env.read(out_file))
-    local key = text:match("key file%s+(%S+)")
-    os.execute("kill -INT " .. pid)
-    local stopped = emu.wait(60, function() return not env.alive(pid) end)
-    if not stopped then os.execute("kill -9 " .. pid) end
-    assert.is_truthy(stopped, "still running after Ctrl-C")
-    assert.matches("emulator stopped", env.read(out_file))
-    assert.is_nil(io.open(key), "the key file is left behind")
-  end)
+  end
 
   it("creates a stream pushing to receive.lua, and each emitted event reaches it", function()
     -- The emulator's port must be known before receive.lua starts (its

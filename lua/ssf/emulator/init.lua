@@ -58,23 +58,30 @@ local function client_id()
   return "0oa" .. jws.random_id():sub(1, 17)
 end
 
--- One request to the serving thread and its answer.
+-- One request to the serving thread and its answer. Requests are numbered:
+-- the answer to one whose wait was interrupted (Ctrl-C) comes late, and is
+-- skipped by the next request.
 function Emulator:_call(op, args)
   if not self._server then error("attempt to use a closed emulator", 3) end
+  self._seq = self._seq + 1
   local msg = args or {}
-  msg.op = op
+  msg.op, msg.seq = op, self._seq
   self._control:push(json.encode(msg))
-  local reply, why = self._replies:pop(REPLY_WAIT)
-  if not reply then
-    if why == "interrupted" then return errors.fail("timeout", "interrupted") end
-    local _, err = self._server:join()
-    self._server = nil
-    self:close()
-    error("the emulator stopped: " .. tostring(err or why), 3)
+  while true do
+    local reply, why = self._replies:pop(REPLY_WAIT)
+    if not reply then
+      if why == "interrupted" then return errors.fail("interrupted", "interrupted") end
+      local _, err = self._server:join()
+      self._server = nil
+      self:close()
+      error("the emulator stopped: " .. tostring(err or why), 3)
+    end
+    reply = json.decode(reply)
+    if reply.seq == self._seq then
+      if not reply.ok then return nil, reply.message end
+      return reply.result
+    end
   end
-  reply = json.decode(reply)
-  if not reply.ok then return nil, reply.message end
-  return reply.result
 end
 
 local function start(opts)
@@ -85,7 +92,7 @@ local function start(opts)
   local signing, client_key = jose.generate_key("RS256"), jose.generate_key("RS256")
   local self = setmetatable({
     _client_id = client_id(), _key_id = jws.random_id(), _token = jws.random_id() .. jws.random_id(),
-    _private_pem = client_key:private_pem(),
+    _private_pem = client_key:private_pem(), _seq = 0,
   }, Emulator)
   local public_jwk = client_key:public_jwk()
   public_jwk.kid = self._key_id

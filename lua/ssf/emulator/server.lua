@@ -20,9 +20,11 @@ local INTERNAL = json.encode {
   errorId = "emulator", errorCauses = json.array {},
 }
 
-local function reply(replies, ok, result_or_message)
-  replies:push(json.encode(ok and { ok = true, result = result_or_message }
-                              or { ok = false, message = tostring(result_or_message) }))
+-- An answer to the script's thread; seq names the command it answers (0
+-- for the start).
+local function reply(replies, seq, ok, result_or_message)
+  replies:push(json.encode(ok and { seq = seq, ok = true, result = result_or_message }
+                              or { seq = seq, ok = false, message = tostring(result_or_message) }))
 end
 
 -- A command from the script's thread: {op = "emit" | "deliveries" | "seed", ...}.
@@ -47,7 +49,7 @@ return function(control, replies, jobs, results, cfg_text)
   local cfg = json.decode(cfg_text)
   local server, err = httpd.serve { host = cfg.host, port = math.tointeger(cfg.port), max_body = MAX_BODY }
   if not server then
-    reply(replies, false, ("cannot listen on %s:%d: %s"):format(cfg.host, cfg.port, tostring(err)))
+    reply(replies, 0, false, ("cannot listen on %s:%d: %s"):format(cfg.host, cfg.port, tostring(err)))
     return
   end
   local host = cfg.host:find(":", 1, true) and "[" .. cfg.host .. "]" or cfg.host
@@ -57,7 +59,7 @@ return function(control, replies, jobs, results, cfg_text)
     signing_key = cfg.signing_key, signing_kid = cfg.signing_kid,
     clients = cfg.clients, bearer_tokens = cfg.bearer_tokens,
   }
-  reply(replies, true, { org = org })
+  reply(replies, 0, true, { org = org })
 
   local function forward_pushes()
     for _, job in ipairs(app:take_pushes()) do jobs:push(json.encode(job)) end
@@ -67,11 +69,12 @@ return function(control, replies, jobs, results, cfg_text)
     local msg, why = control:pop(0)
     if why == "closed" then break end
     if msg then
-      local ok, result, err = pcall(command, app, json.decode(msg))
+      msg = json.decode(msg)
+      local ok, result, err = pcall(command, app, msg)
       if ok and result ~= nil then
-        reply(replies, true, result)
+        reply(replies, msg.seq, true, result)
       else
-        reply(replies, false, ok and err or result)
+        reply(replies, msg.seq, false, ok and err or result)
       end
       forward_pushes()
     end
