@@ -73,19 +73,28 @@ static int report(lua_State *L, int status)
 	return status;
 }
 
-/* Ctrl-C: like lua.c, stop the interpreter at the next hook. A transfer that
- * is blocked inside libcurl is aborted by ssf.http itself (see http.c). */
+/* Ctrl-C and SIGTERM: like lua.c, stop the interpreter at the next hook,
+ * with an error a script may catch to clean up ("interrupted!" for SIGINT,
+ * "terminated!" for SIGTERM). A wait that is blocked in C is cut short by
+ * ssf itself (see sigint.h). */
+static volatile sig_atomic_t stop_signal;
+/* The signal whose error was raised: if it ends the script, the process
+ * dies of that signal, as a shell, timeout(1) or systemd expect. */
+static int stopped_by;
+
 static void stop_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
 	lua_sethook(L, NULL, 0, 0);
-	luaL_error(L, "interrupted!");
+	stopped_by = stop_signal;
+	luaL_error(L, stopped_by == SIGTERM ? "terminated!" : "interrupted!");
 }
 
 static void on_sigint(int sig)
 {
 	int mask = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-	signal(sig, SIG_DFL); /* a second Ctrl-C kills the process */
+	signal(sig, SIG_DFL); /* a second one kills the process */
+	stop_signal = sig;
 	lua_sethook(globalL, stop_hook, mask, 1);
 }
 
@@ -109,8 +118,10 @@ static int docall(lua_State *L, int narg, int nres)
 	lua_insert(L, base);
 	globalL = L;
 	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
 	int status = lua_pcall(L, narg, nres, base);
 	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	lua_remove(L, base);
 	return status;
 }
@@ -467,5 +478,9 @@ int main(int argc, char **argv)
 	int status = lua_pcall(L, 1, 0, 0);
 	report(L, status);
 	lua_close(L);
+	if ((status != LUA_OK || r.status != EXIT_SUCCESS) && stopped_by) {
+		signal(stopped_by, SIG_DFL);
+		raise(stopped_by);
+	}
 	return status == LUA_OK ? r.status : EXIT_FAILURE;
 }
