@@ -230,16 +230,6 @@ static int holder_gc(lua_State *L)
 	return 0;
 }
 
-/* A thread that blocks SIGINT cannot be interrupted by it: it waits
- * without taking the process-wide handler over (the script's thread
- * would otherwise race it). */
-static int sigint_blocked(void)
-{
-	sigset_t cur;
-	pthread_sigmask(SIG_BLOCK, NULL, &cur);
-	return sigismember(&cur, SIGINT) == 1;
-}
-
 static int channel_pop(lua_State *L)
 {
 	channel *ch = check_channel(L, 1);
@@ -249,7 +239,9 @@ static int channel_pop(lua_State *L)
 	*held = NULL;
 	luaL_setmetatable(L, HOLDER_MT);
 
-	int watch = timeout != 0 && !sigint_blocked();
+	/* A thread with SIGINT blocked (ssf.thread's own) is never
+	 * interrupted: sigint.c leaves the handlers to the script's thread. */
+	int watch = timeout != 0;
 	ssf_sigint sig;
 	if (watch)
 		ssf_sigint_begin(&sig);

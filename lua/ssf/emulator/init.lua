@@ -84,26 +84,43 @@ function Emulator:_call(op, args)
   end
 end
 
+-- The transmitter's RS256 signing key and its client's private_key_jwt
+-- key (RSA: Okta's SDKs sign DPoP proofs with RS256 whatever the key).
+-- Made when the first emulator of a process starts and kept for the ones
+-- it starts later: RSA key generation is the bulk of a start (about half a
+-- second each, minutes under valgrind), and a stand-in org gains nothing
+-- from fresh keys. Ids, key ids and tokens are new for every emulator.
+local made_keys
+local function keys()
+  if not made_keys then
+    local jose = jws.lib()
+    local signing, client_key = jose.generate_key("RS256"), jose.generate_key("RS256")
+    made_keys = { signing_pem = signing:private_pem(), client_pem = client_key:private_pem(),
+                  client_jwk = client_key:public_jwk() }
+    signing:close()
+    client_key:close()
+  end
+  return made_keys
+end
+
 local function start(opts)
   local host, port = parse_listen(opts.listen or "127.0.0.1:0")
   if not host then return errors.fail("config", port) end
 
-  local jose = jws.lib()
-  local signing, client_key = jose.generate_key("RS256"), jose.generate_key("RS256")
+  local k = keys()
   local self = setmetatable({
     _client_id = client_id(), _key_id = jws.random_id(), _token = jws.random_id() .. jws.random_id(),
-    _private_pem = client_key:private_pem(), _seq = 0,
+    _private_pem = k.client_pem, _seq = 0,
   }, Emulator)
-  local public_jwk = client_key:public_jwk()
+  local public_jwk = {}
+  for name, v in pairs(k.client_jwk) do public_jwk[name] = v end
   public_jwk.kid = self._key_id
   local cfg = json.encode {
     host = host, port = port,
-    signing_key = signing:private_pem(), signing_kid = jws.random_id(),
+    signing_key = k.signing_pem, signing_kid = jws.random_id(),
     clients = json.array { { client_id = self._client_id, public_jwk = public_jwk } },
     bearer_tokens = { [self._token] = { client_id = self._client_id, scopes = json.array(SCOPES) } },
   }
-  signing:close()
-  client_key:close()
 
   local thread = require "ssf.thread"
   self._control, self._replies = thread.channel(), thread.channel()
