@@ -125,14 +125,19 @@ local function start(opts)
   local thread = require "ssf.thread"
   self._control, self._replies = thread.channel(), thread.channel()
   local jobs, results = thread.channel(), thread.channel()
-  self._server = assert(thread.start("ssf.emulator.server", self._control, self._replies, jobs, results, cfg))
-  self._pusher = assert(thread.start("ssf.emulator.pusher", jobs, results))
+  local err
+  self._server, err = thread.start("ssf.emulator.server", self._control, self._replies, jobs, results, cfg)
+  if self._server then self._pusher, err = thread.start("ssf.emulator.pusher", jobs, results) end
+  if not self._pusher then
+    self:close()
+    return errors.fail("config", "the emulator did not start: " .. err)
+  end
   local ready, why = self._replies:pop(REPLY_WAIT)
   if not ready then
-    local _, err = self._server:join()
+    local _, raised = self._server:join()
     self._server = nil
     self:close()
-    return errors.fail("config", "the emulator did not start: " .. tostring(err or why))
+    return errors.fail("config", "the emulator did not start: " .. tostring(raised or why))
   end
   ready = json.decode(ready)
   if not ready.ok then

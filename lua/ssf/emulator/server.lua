@@ -70,11 +70,11 @@ return function(control, replies, jobs, results, cfg_text)
     if why == "closed" then break end
     if msg then
       msg = json.decode(msg)
-      local ok, result, err = pcall(command, app, msg)
+      local ok, result, failure = pcall(command, app, msg)
       if ok and result ~= nil then
         reply(replies, msg.seq, true, result)
       else
-        reply(replies, msg.seq, false, ok and err or result)
+        reply(replies, msg.seq, false, ok and failure or result)
       end
       forward_pushes()
     end
