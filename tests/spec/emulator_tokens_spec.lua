@@ -168,6 +168,12 @@ describe("the token endpoint", function()
       { "client_id", emuapp.CLIENT }, { "client_secret", "s3cret-value" } } })
     oauth_error(status, body, 401, "invalid_client")
     assert.matches("private_key_jwt", body.error_description)
+    -- Nor may it come with an assertion.
+    status, _, body = emuapp.token_request(app, a, { fields = {
+      { "grant_type", "client_credentials" }, { "scope", "ssf.read" }, { "client_secret", "s3cret-value" },
+      { "client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" }, { "client_assertion", a } } })
+    oauth_error(status, body, 400, "invalid_request")
+    assert.matches("multiple client credentials", body.error_description)
     status, _, body = emuapp.token_request(app, a, { fields = {
       { "grant_type", "client_credentials" }, { "client_assertion_type", "urn:other" },
       { "client_assertion", a }, { "scope", "ssf.read" } } })
@@ -240,6 +246,11 @@ describe("DPoP", function()
     assert.matches("invalid_dpop_proof", headers["WWW-Authenticate"])
     status = call(app, "GET", STREAM, { token = tok })
     assert.are.equal(401, status)
+    -- Even with a good proof, a bound token is not a Bearer token.
+    status, headers = call(app, "GET", STREAM, { token = tok,
+      dpop = emuapp.proof(dpop_key, "GET", emuapp.ORG .. STREAM, { token = tok }) })
+    assert.are.equal(401, status)
+    assert.matches("must be sent with the DPoP scheme", headers["WWW-Authenticate"])
     -- And a Bearer token sent with the DPoP scheme.
     local bearer = token(app).access_token
     status, headers = resource(bearer)
