@@ -304,10 +304,17 @@ describe("DPoP", function()
       { dpop = emuapp.proof(dpop_key, "POST", emuapp.TOKEN_URL, { nonce = "stale" }) })
     oauth_error(status, body, 400, "use_dpop_nonce")
     local nonce = headers["DPoP-Nonce"]
-    app.tokens:rotate_nonce()
-    status, _, body = emuapp.token_request(app, emuapp.assertion(client_key),
+    -- Nonces go stale after five minutes.
+    local t0 = emuapp.clock.t
+    emuapp.clock.t = (math.floor(t0 / 300) + 1) * 300
+    status, headers, body = emuapp.token_request(app, emuapp.assertion(client_key),
       { dpop = emuapp.proof(dpop_key, "POST", emuapp.TOKEN_URL, { nonce = nonce }) })
     oauth_error(status, body, 400, "use_dpop_nonce")
+    assert.are_not.equal(nonce, headers["DPoP-Nonce"])
+    status = emuapp.token_request(app, emuapp.assertion(client_key),
+      { dpop = emuapp.proof(dpop_key, "POST", emuapp.TOKEN_URL, { nonce = headers["DPoP-Nonce"] }) })
+    emuapp.clock.t = t0
+    assert.are.equal(200, status)
   end)
 
   it("demands a proof from a client that requires DPoP", function()
