@@ -49,6 +49,16 @@ describe("the token endpoint", function()
     assert.are.equal(emuapp.CLIENT, app.store:all()[1].client_id)
   end)
 
+  it("takes RS256 assertions as well as ES256 ones", function()
+    assert.are.equal("ES256", client_key:alg())
+    local rsa = emuapp.key("client-rsa", "RS256")
+    app = emuapp.new { clients = { { client_id = emuapp.CLIENT, public_jwk = rsa:public_jwk() } } }
+    assert.are.equal(200, (emuapp.token_request(app, emuapp.assertion(rsa))))
+    -- The alg must fit the key.
+    local status, _, body = emuapp.token_request(app, emuapp.assertion(client_key))
+    oauth_error(status, body, 401, "invalid_client")
+  end)
+
   it("takes an assertion signed by npm jose with the client's registered key", function()
     local t = emuapp.clock.t
     local peer = fake.jose_peer {
@@ -93,7 +103,7 @@ describe("the token endpoint", function()
     assert.matches("signature is invalid", body.error_description)
     -- A forged signature on genuine claims.
     local good = emuapp.assertion(client_key)
-    local forged = good:gsub("%.[^.]+$", "." .. ("A"):rep(342))
+    local forged = good:gsub("%.[^.]+$", "." .. ("A"):rep(86))
     status, _, body = emuapp.token_request(app, forged)
     oauth_error(status, body, 401, "invalid_client")
     -- alg none, and HS256 keyed with public data.
