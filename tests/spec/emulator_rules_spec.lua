@@ -392,6 +392,8 @@ describe("every answer", function()
     -- Client B has its own bucket, and so do the token endpoint and the anonymous.
     assert.are.equal(200, (call(app, "GET", STREAM, { token = "rwb" })))
     assert.are.equal(200, (call(app, "GET", "/.well-known/ssf-configuration")))
+    -- Their first requests do not reset the count of client A.
+    assert.are.equal(429, (call(app, "GET", STREAM, { token = "rw" })))
     -- The next window starts afresh.
     emuapp.clock.t = emuapp.clock.t + 60
     assert.are.equal(200, (call(app, "GET", STREAM, { token = "rw" })))

@@ -16,11 +16,13 @@ emuapp.CLIENT = "0oaEmuClient1"
 -- In a claims override: leave this claim out.
 emuapp.REMOVE = {}
 
--- Keys are generated once per spec file (RSA generation is slow under
--- valgrind): the transmitter's, the client's, and a stranger's.
+-- Keys are generated once per spec file, by name. RSA generation and
+-- signing are slow under valgrind, so only the transmitter's key (SETs are
+-- RS256) is RSA unless a spec asks for another.
+local ALGS = { signing = "RS256" }
 local keys = {}
 function emuapp.key(name, alg)
-  if not keys[name] then keys[name] = jose.generate_key(alg or "RS256") end
+  if not keys[name] then keys[name] = jose.generate_key(alg or ALGS[name] or "ES256") end
   return keys[name]
 end
 

@@ -14,7 +14,6 @@ local function new(status, code, summary, causes, headers)
   return setmetatable({ status = status, code = code, summary = summary,
                         causes = causes or {}, headers = headers or {} }, Error)
 end
-E.new = new
 
 function E.is(v)
   return getmetatable(v) == Error

@@ -22,6 +22,10 @@ local ALGS = { RS256 = "RSA", ES256 = "EC" }
 local MAX_ASSERTION_LIFETIME = 3600
 local CLOCK_SKEW = 5 -- how far in the future an assertion's iat may be
 local DPOP_IAT_WINDOW = 60
+-- A DPoP nonce serves this many seconds (windows aligned to the epoch);
+-- then, as at Okta, a client's cached nonce goes stale and it is handed
+-- a new one.
+local NONCE_LIFETIME = 300
 local DEFAULT_TTL = 3600
 -- Bounds on what a flood of requests can make the server remember.
 local MAX_ISSUED, MAX_JTIS = 10000, 100000
@@ -139,7 +143,6 @@ function tokens.new(opts)
     token_url = opts.org .. tokens.PATH,
     clients = {}, bearer = opts.bearer_tokens or {},
     ttl = opts.token_ttl or DEFAULT_TTL,
-    nonce = ids.token(),
   }, Tokens)
   for _, c in ipairs(opts.clients or {}) do self.clients[c.client_id] = c end
   self.issued = expiring(MAX_ISSUED, opts.now)
@@ -148,9 +151,10 @@ function tokens.new(opts)
   return self
 end
 
---- A new DPoP nonce; the previous one stops working (as when Okta rotates).
-function Tokens:rotate_nonce()
-  self.nonce = ids.token()
+--- The DPoP nonce of the current window.
+function Tokens:dpop_nonce()
+  local window = math.floor(self.now() / NONCE_LIFETIME)
+  if window ~= self.nonce_window then self.nonce_window, self.nonce = window, ids.token() end
   return self.nonce
 end
 
@@ -295,10 +299,11 @@ function Tokens:grant(req)
   local proof, jkt = req.headers.dpop, nil
   if proof ~= nil or client.dpop == "required" then
     local why, use_nonce
-    jkt, why, use_nonce = self:check_proof(proof, "POST", self.token_url, nil, self.nonce)
+    local nonce = self:dpop_nonce()
+    jkt, why, use_nonce = self:check_proof(proof, "POST", self.token_url, nil, nonce)
     if use_nonce then
       return nil, oauth_error(400, "use_dpop_nonce", "Authorization server requires nonce in DPoP proof.",
-        { ["DPoP-Nonce"] = self.nonce })
+        { ["DPoP-Nonce"] = nonce })
     end
     if not jkt then return nil, oauth_error(400, "invalid_dpop_proof", why) end
   end
@@ -372,7 +377,7 @@ function Tokens:authorize(req, scope)
     if scheme ~= "dpop" then
       return nil, dpop_fail("invalid_dpop_proof", "A DPoP-bound access token must be sent with the DPoP scheme.")
     end
-    local nonce = principal.resource_nonce and self.nonce or nil
+    local nonce = principal.resource_nonce and self:dpop_nonce() or nil
     local jkt, why, use_nonce = self:check_proof(req.headers.dpop, req.method, org .. path, token, nonce)
     if use_nonce then
       return nil, dpop_fail("use_dpop_nonce", "Resource server requires nonce in DPoP proof.", { ["DPoP-Nonce"] = nonce })
