@@ -1,13 +1,15 @@
 /*
  * ssf.httpd: the Lua face of the HTTP server in httpd_server.c.
  *
- *   httpd.listen{host=, port=, path=, authorization=, max_body=,
- *                max_pending=, answer_timeout=}
+ *   httpd.listen{host=, port=, path=, authorization=, <limits>}
  *        -> server | nil, message   (the SET receiver: one path, POST,
  *                                    the SET media type; a failed bind is
  *                                    returned, bad options raise)
- *   httpd.serve{host=, port=, max_body=, max_pending=, answer_timeout=}
+ *   httpd.serve{host=, port=, <limits>}
  *        -> server | nil, message   (any method and path)
+ *        <limits>: max_body=, max_pending=, max_buffered=, answer_timeout=,
+ *                  header_timeout=, idle_timeout=, max_connections=,
+ *                  per_ip_limit= (see LIMITS below)
  *   server:port()          -> the bound port (the real one for port 0)
  *   server:poll(seconds)   -> listen: {id=, body=, content_type=, remote=}
  *                             serve: {id=, method=, path=, query=, headers=,
@@ -17,9 +19,11 @@
  *   server:respond(id, status [, body [, headers]]) -> true | false
  *                             (unknown or expired id)
  *   server:stats()         -> {[400]=n, [401]=n, [404]=n, [405]=n,
- *                              [413]=n, [503]=n, waiting=n}: refusals
- *                              made in C, and how many requests wait for
- *                              Lua (for diagnostics)
+ *                              [413]=n, [501]=n, [503]=n, waiting=n,
+ *                              connections=n, refused=n, dropped=n}:
+ *                              answers made in C, requests waiting for
+ *                              Lua, connections open, refused (limits)
+ *                              and cut (late headers, idle, body limits)
  *   server:close()         (also __close and __gc; idempotent)
  *   httpd.clock()          -> seconds on a monotonic clock
  */
@@ -37,6 +41,7 @@
 #define SERVER_MT "ssf.httpd.server"
 #define MAX_BODY_LIMIT (16 * 1024 * 1024)
 #define MAX_PENDING_LIMIT 65536
+#define MAX_BUFFERED_LIMIT (1024 * 1024 * 1024)
 
 typedef struct box {
 	rx_server *s; /* NULL once closed */
@@ -218,24 +223,31 @@ static int server_stats(lua_State *L)
 	static const unsigned codes[RX_N_STATS] = RX_STAT_CODES;
 	rx_stats st;
 	rx_get_stats(b->s, &st);
-	lua_createtable(L, 0, RX_N_STATS + 1);
+	lua_createtable(L, 0, RX_N_STATS + 4);
 	for (size_t i = 0; i < RX_N_STATS; i++) {
 		lua_pushinteger(L, (lua_Integer)st.by_status[i]);
 		lua_rawseti(L, -2, codes[i]);
 	}
 	lua_pushinteger(L, (lua_Integer)st.waiting);
 	lua_setfield(L, -2, "waiting");
+	lua_pushinteger(L, (lua_Integer)st.connections);
+	lua_setfield(L, -2, "connections");
+	lua_pushinteger(L, (lua_Integer)st.refused);
+	lua_setfield(L, -2, "refused");
+	lua_pushinteger(L, (lua_Integer)st.dropped);
+	lua_setfield(L, -2, "dropped");
 	return 1;
 }
 
 /* ------------------------------------------------------------------ options */
 
-static const char *const LISTEN_OPTIONS[] = {
-	"host", "port", "path", "authorization", "max_body", "max_pending", "answer_timeout", NULL,
-};
-static const char *const SERVE_OPTIONS[] = {
-	"host", "port", "max_body", "max_pending", "answer_timeout", NULL,
-};
+/* The limits both listen and serve take. */
+#define LIMITS                                                                                \
+	"max_body", "max_pending", "max_buffered", "answer_timeout", "header_timeout",       \
+		"idle_timeout", "max_connections", "per_ip_limit"
+static const char *const LISTEN_OPTIONS[] = { "host", "port", "path", "authorization", LIMITS,
+					      NULL };
+static const char *const SERVE_OPTIONS[] = { "host", "port", LIMITS, NULL };
 
 static void check_option_names(lua_State *L, const char *fname, const char *const *names)
 {
@@ -301,8 +313,23 @@ static int start(lua_State *L, int generic)
 					"an integer from 1 to 16 MiB");
 	o.max_pending = (size_t)opt_number(L, fname, "max_pending", 64, 1, MAX_PENDING_LIMIT, 1,
 					   "an integer from 1 to 65536");
+	o.max_buffered = (size_t)opt_number(L, fname, "max_buffered", 64 * 1024 * 1024, 1,
+					    MAX_BUFFERED_LIMIT, 1, "an integer from 1 to 1 GiB");
+	if (o.max_buffered < o.max_body)
+		luaL_error(L, "bad argument #1 to '%s' (option 'max_buffered' must be at least "
+			      "max_body)", fname);
 	o.answer_timeout = opt_number(L, fname, "answer_timeout", 30, 0.001, 86400, 0,
 				      "a number of seconds from 0.001 to 86400");
+	/* Short, as headers are a few hundred bytes sent at once: only a
+	 * client that means to hold the connection takes longer. */
+	o.header_timeout = opt_number(L, fname, "header_timeout", 10, 0.001, 3600, 0,
+				      "a number of seconds from 0.001 to 3600");
+	o.idle_timeout = (unsigned)opt_number(L, fname, "idle_timeout", 30, 1, 3600, 1,
+					      "an integer number of seconds from 1 to 3600");
+	o.max_connections = (unsigned)opt_number(L, fname, "max_connections", 256, 1, 16384, 1,
+						 "an integer from 1 to 16384");
+	o.per_ip_limit = (unsigned)opt_number(L, fname, "per_ip_limit", 64, 1, 16384, 1,
+					      "an integer from 1 to 16384");
 	if (!generic) {
 		o.path = opt_string(L, fname, "path", "/ssf/events");
 		o.authorization = opt_string(L, fname, "authorization", NULL);

@@ -32,6 +32,7 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <microhttpd.h>
 
@@ -43,10 +44,10 @@
 #define SLICE 0.1
 /* How long rx_stop waits for answers already given to reach their clients. */
 #define CLOSE_GRACE 1.0
-/* Idle connections and stalled uploads are dropped after this long. */
-#define IDLE_TIMEOUT 30
-#define MAX_CONNECTIONS 256
 #define RETRY_AFTER "5"
+/* libmicrohttpd's own connection limit sits above ours, so that ours (which
+ * counts what it refuses) is the one that acts. */
+#define MHD_LIMIT_MARGIN 16
 
 static const char BODY_400[] = "{\"err\":\"invalid_request\","
 			       "\"description\":\"Content-Type must be " SET_MEDIA_TYPE "\"}";
@@ -59,6 +60,8 @@ static const char BODY_405[] = "{\"err\":\"invalid_request\","
 static const char BODY_413[] = "{\"err\":\"invalid_request\","
 			       "\"description\":\"the request body is larger than this server "
 			       "accepts\"}";
+static const char BODY_503_BUFFERED[] = "{\"description\":\"too many request bodies held, try "
+					"again later\"}";
 static const char BODY_503_FULL[] = "{\"description\":\"too many requests waiting, try again "
 				    "later\"}";
 static const char BODY_503_LATE[] = "{\"description\":\"the receiver did not answer in time\"}";
@@ -81,6 +84,8 @@ typedef struct request {
 	int64_t id;
 	double deadline;
 	char *uri; /* the raw request target */
+	const char *uri_at; /* where libmicrohttpd held it (see hides_bytes) */
+	size_t reserved; /* bytes counted in server.buffered for this body */
 	rx_taken out; /* what rx_take hands over (id and remote set there) */
 	unsigned status;
 	char *answer; /* NULL for no body */
@@ -90,12 +95,22 @@ typedef struct request {
 	size_t answer_n_headers;
 } request;
 
+/* An open connection, from libmicrohttpd's "started" to its "closed"
+ * notification: for the connection limits and the header deadline. */
+typedef struct conn_rec {
+	struct conn_rec *prev, *next;
+	struct sockaddr_storage addr; /* the client's address, port zeroed */
+	int fd;
+	double header_deadline; /* 0 while no request's headers are awaited */
+} conn_rec;
+
 struct rx_server {
 	/* Settings: written before the threads start, read-only after. */
 	int generic;
 	char *path, *authorization, *www_authenticate;
-	size_t authorization_len, max_body, max_pending;
-	double answer_timeout;
+	size_t authorization_len, max_body, max_pending, max_buffered;
+	unsigned max_connections, per_ip_limit;
+	double answer_timeout, header_timeout;
 	int port;
 
 	struct MHD_Daemon *daemon;
@@ -113,6 +128,10 @@ struct rx_server {
 	size_t live; /* requests libmicrohttpd has not yet completed */
 	int64_t next_id;
 	unsigned long stats[RX_N_STATS];
+	conn_rec *conns; /* every open connection */
+	size_t n_conns;
+	size_t buffered; /* bytes reserved by request bodies held in C */
+	unsigned long refused, dropped;
 	char log[256]; /* libmicrohttpd's last message: says why a start failed */
 };
 
@@ -233,18 +252,45 @@ static void resume_all(struct MHD_Connection **conns, size_t n)
 		MHD_resume_connection(conns[i]);
 }
 
+/* Cuts the connections whose headers are overdue, with the lock held.
+ * shutdown, not close: libmicrohttpd sees the stream end and closes the
+ * connection itself. The descriptor is still open, as a record leaves the
+ * list (on libmicrohttpd's "closed") before the descriptor is closed.
+ * Returns the earliest header deadline left (0 if none). */
+static double cut_late(rx_server *s, double now)
+{
+	double next = 0;
+	for (conn_rec *c = s->conns; c != NULL; c = c->next) {
+		if (c->header_deadline == 0)
+			continue;
+		if (c->header_deadline <= now) {
+			shutdown(c->fd, SHUT_RDWR);
+			c->header_deadline = 0;
+			s->dropped++;
+		} else if (next == 0 || c->header_deadline < next) {
+			next = c->header_deadline;
+		}
+	}
+	return next;
+}
+
 #define BATCH 16
 
 /* The reaper thread: answers 503 to requests Lua has not answered by their
- * deadline, so a client never waits on a script that stopped polling. */
+ * deadline, so a client never waits on a script that stopped polling, and
+ * cuts connections whose headers do not come in time, so that slow
+ * clients cannot hold every connection. */
 static void *reaper_main(void *arg)
 {
 	rx_server *s = arg;
 	struct MHD_Connection *conns[BATCH];
 	pthread_mutex_lock(&s->lock);
 	while (!s->closing) {
-		double next;
-		size_t n = expire(s, rx_clock(), BODY_503_LATE, conns, BATCH, &next);
+		double next, now = rx_clock();
+		size_t n = expire(s, now, BODY_503_LATE, conns, BATCH, &next);
+		double late = cut_late(s, now);
+		if (late != 0 && (next == 0 || late < next))
+			next = late;
 		if (n > 0) {
 			pthread_mutex_unlock(&s->lock);
 			resume_all(conns, n);
@@ -273,9 +319,11 @@ static int has_header(const char *packed, size_t n, const char *name)
 	return 0;
 }
 
+/* Sends an answer; close_after says the connection ends with it (for
+ * refusals, which may leave a body unread). */
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *body,
 			     size_t len, const char *packed, size_t n_headers, const char *header,
-			     const char *value)
+			     const char *value, int close_after)
 {
 	struct MHD_Response *res = MHD_create_response_from_buffer(
 		len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
@@ -293,6 +341,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
 		MHD_add_response_header(res, MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER);
 	if (header != NULL)
 		MHD_add_response_header(res, header, value);
+	if (close_after)
+		MHD_add_response_header(res, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result rc = MHD_queue_response(conn, status, res);
 	MHD_destroy_response(res);
 	return rc;
@@ -303,7 +353,7 @@ static enum MHD_Result refuse(rx_server *s, struct MHD_Connection *conn, unsigne
 			      const char *body, const char *header, const char *value)
 {
 	count(s, status);
-	return reply(conn, status, body, strlen(body), NULL, 0, header, value);
+	return reply(conn, status, body, strlen(body), NULL, 0, header, value, 1);
 }
 
 static const char *header(struct MHD_Connection *conn, const char *name)
@@ -396,20 +446,116 @@ static enum MHD_Result check_set_request(rx_server *s, struct MHD_Connection *co
 	return MHD_YES;
 }
 
+static conn_rec *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* A NUL inside the request line or a header line is invisible through
+ * libmicrohttpd's API: it parses lines as C strings, so "Bearer s3cret\0x"
+ * reads as "Bearer s3cret". What gives the NUL away is where the strings
+ * lie. libmicrohttpd 0.9 keeps the request line and the header lines in
+ * place in its read buffer, one after the other, with each CR LF
+ * overwritten by two NULs, and hands out pointers into it; so each line's
+ * text must end exactly two bytes before the next line begins. Anything
+ * else (hidden bytes after a NUL, or a bare LF, which RFC 9112 allows a
+ * server to refuse) makes the request refused. A libmicrohttpd that copied
+ * the strings would have every request refused here: loudly, in the specs. */
+typedef struct layout {
+	ssf_framing f;
+	const char *line_end; /* where the next header line must begin */
+	const char *last_value;
+	size_t last_len;
+} layout;
+
+static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const char *key,
+				     size_t key_size, const char *value, size_t value_size)
+{
+	(void)kind;
+	layout *l = cls;
+	ssf_framing_field(&l->f, key, key_size, value, value_size);
+	if (l->line_end != NULL && key != l->line_end)
+		l->f.status = l->f.status ? l->f.status : 400;
+	l->line_end = value + value_size + 2;
+	l->last_value = value;
+	l->last_len = value_size;
+	return MHD_YES;
+}
+
+/* See layout above. The request line begins at method and the target
+ * follows it after one space; the header section ends after the last
+ * header line's CR LF and the empty line's. */
+static int hides_bytes(const request *r, struct MHD_Connection *conn, const char *method,
+		       const char *version, const layout *l)
+{
+	if (r->uri_at == NULL || method + strlen(method) + 1 != r->uri_at ||
+	    r->uri_at + strlen(r->uri) + 1 != version)
+		return 1;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	const char *end = l->last_value ? l->last_value + l->last_len + 4
+					: version + strlen(version) + 4;
+	return ci == NULL || (size_t)(end - method) != ci->header_size;
+}
+
+/* What any HTTP server must refuse: framing that two parsers could read
+ * differently (see rxcheck.h). */
+static enum MHD_Result check_framing(rx_server *s, request *r, struct MHD_Connection *conn,
+				     const char *method, const char *version, int *refused)
+{
+	layout l;
+	memset(&l, 0, sizeof l);
+	if (version[0] == '\0') {
+		l.f.status = 400;
+		l.f.why = "the request line has no HTTP version";
+	} else {
+		/* The first header line begins after the version's CR LF. */
+		l.line_end = version + strlen(version) + 2;
+		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_field, &l);
+	}
+	ssf_framing f = l.f;
+	if (f.status == 0 && hides_bytes(r, conn, method, version, &l))
+		f.status = 400;
+	if (f.status != 0 && f.why == NULL)
+		f.why = "a NUL byte or a bare LF in the request line or headers";
+	if (f.status == 0 && r->uri && ssf_target_has_nul(r->uri, strlen(r->uri))) {
+		f.status = 400;
+		f.why = "the request target holds a NUL byte";
+	}
+	*refused = ssf_framing_end(&f, version) != 0;
+	if (!*refused)
+		return MHD_YES;
+	char body[200];
+	snprintf(body, sizeof body, "{\"err\":\"invalid_request\",\"description\":\"%s\"}", f.why);
+	return refuse(s, conn, f.status, body, NULL, NULL);
+}
+
 /* The first call for a request: everything decided from the headers. */
 static enum MHD_Result on_headers(rx_server *s, request *r, struct MHD_Connection *conn,
-				  const char *url, const char *method)
+				  const char *url, const char *method, const char *version)
 {
+	conn_rec *c = conn_of(conn);
+	if (c != NULL) {
+		pthread_mutex_lock(&s->lock);
+		c->header_deadline = 0;
+		pthread_mutex_unlock(&s->lock);
+	}
+	int refused;
+	enum MHD_Result rc = check_framing(s, r, conn, method, version, &refused);
+	if (refused)
+		return rc;
 	if (!s->generic) {
-		int refused;
-		enum MHD_Result rc = check_set_request(s, conn, url, method, &refused);
+		rc = check_set_request(s, conn, url, method, &refused);
 		if (refused)
 			return rc;
 	}
 	/* A declared length over the limit is refused before a byte of the
 	 * body is read (libmicrohttpd itself rejects a malformed one). */
 	const char *length = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (length != NULL && strtoull(length, NULL, 10) > s->max_body)
+	unsigned long long declared = length ? strtoull(length, NULL, 10) : 0;
+	if (declared > s->max_body)
 		return refuse(s, conn, 413, BODY_413, NULL, NULL);
 
 	r->conn = conn;
@@ -422,10 +568,19 @@ static enum MHD_Result on_headers(rx_server *s, request *r, struct MHD_Connectio
 		if (r->out.content_type == NULL)
 			return MHD_NO;
 	}
-	r->state = RQ_READING;
+	/* The declared body is reserved against max_buffered now, so that
+	 * many large uploads at once are refused before they are read. */
 	pthread_mutex_lock(&s->lock);
-	s->live++;
+	int full = s->buffered + declared > s->max_buffered;
+	if (!full) {
+		s->buffered += (size_t)declared;
+		r->reserved = (size_t)declared;
+		r->state = RQ_READING;
+		s->live++;
+	}
 	pthread_mutex_unlock(&s->lock);
+	if (full)
+		return refuse(s, conn, 503, BODY_503_BUFFERED, NULL, NULL);
 	return MHD_YES;
 }
 
@@ -435,10 +590,29 @@ static enum MHD_Result on_headers(rx_server *s, request *r, struct MHD_Connectio
  * connection is dropped (counted as a 413). */
 static enum MHD_Result on_body(rx_server *s, request *r, const char *data, size_t len)
 {
+	size_t need = r->out.body.len + len;
+	if (need > r->reserved) {
+		/* A chunked body, of unknown length: reserved as it comes. */
+		pthread_mutex_lock(&s->lock);
+		int full = s->buffered + (need - r->reserved) > s->max_buffered;
+		if (full) {
+			count_answer(s, 503);
+			s->dropped++;
+		} else {
+			s->buffered += need - r->reserved;
+			r->reserved = need;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (full)
+			return MHD_NO;
+	}
 	int rc = ssf_buf_append(&r->out.body, data, len);
 	if (rc == SSF_BUF_OK)
 		return MHD_YES;
-	count(s, rc == SSF_BUF_TOO_BIG ? 413 : 503);
+	pthread_mutex_lock(&s->lock);
+	count_answer(s, rc == SSF_BUF_TOO_BIG ? 413 : 503);
+	s->dropped++;
+	pthread_mutex_unlock(&s->lock);
 	return MHD_NO;
 }
 
@@ -483,13 +657,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
 {
-	(void)version;
 	rx_server *s = cls;
 	request *r = *con_cls;
 	if (r == NULL) /* on_uri could not allocate */
 		return MHD_NO;
 	if (r->state == RQ_NEW)
-		return on_headers(s, r, conn, url, method);
+		return on_headers(s, r, conn, url, method, version);
 	if (*upload_data_size > 0) {
 		size_t len = *upload_data_size;
 		*upload_data_size = 0;
@@ -497,7 +670,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->state == RQ_ANSWERED)
 		return reply(conn, r->status, r->answer, r->answer_len, r->answer_headers,
-			     r->answer_n_headers, NULL, NULL);
+			     r->answer_n_headers, NULL, NULL, r->answer_static);
 	return on_complete(s, r);
 }
 
@@ -507,7 +680,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	(void)cls, (void)conn;
 	request *r = calloc(1, sizeof *r);
-	if (r != NULL && (r->uri = strdup(uri)) == NULL) {
+	/* uri is NULL for a request line without a target. */
+	if (r != NULL)
+		r->uri_at = uri;
+	if (r != NULL && (r->uri = strdup(uri ? uri : "")) == NULL) {
 		free(r);
 		r = NULL;
 	}
@@ -517,21 +693,111 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void)conn, (void)toe;
 	rx_server *s = cls;
 	request *r = *con_cls;
-	if (r == NULL)
-		return;
 	*con_cls = NULL;
+	conn_rec *c = conn_of(conn);
+	pthread_mutex_lock(&s->lock);
 	/* Never still waiting: a suspended connection is only completed by
 	 * MHD_stop_daemon, and rx_stop resumes every one before that. */
-	if (r->state != RQ_NEW) {
-		pthread_mutex_lock(&s->lock);
-		if (--s->live == 0 && s->closing)
-			pthread_cond_broadcast(&s->changed);
-		pthread_mutex_unlock(&s->lock);
+	if (r != NULL && r->state != RQ_NEW && --s->live == 0 && s->closing)
+		pthread_cond_broadcast(&s->changed);
+	if (r != NULL)
+		s->buffered -= r->reserved;
+	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+		s->dropped++;
+	/* The next request on a kept-alive connection has its own deadline. */
+	if (c != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		c->header_deadline = rx_clock() + s->header_timeout;
+		pthread_cond_signal(&s->changed);
 	}
-	free_request(r);
+	pthread_mutex_unlock(&s->lock);
+	if (r != NULL)
+		free_request(r);
+}
+
+static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+			      &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+static void copy_address(struct sockaddr_storage *to, const struct sockaddr *from, socklen_t len)
+{
+	memset(to, 0, sizeof *to);
+	if (len > sizeof *to)
+		len = sizeof *to;
+	memcpy(to, from, len);
+}
+
+/* Before libmicrohttpd takes a new connection: the connection limits,
+ * applied here (not by libmicrohttpd) so that refusals are counted. This
+ * and on_connection run on libmicrohttpd's one thread, so no connection
+ * starts between a check and its record. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	rx_server *s = cls;
+	struct sockaddr_storage from;
+	copy_address(&from, addr, len);
+	pthread_mutex_lock(&s->lock);
+	size_t same = 0;
+	for (conn_rec *c = s->conns; c != NULL; c = c->next)
+		same += (size_t)same_host(&c->addr, &from);
+	int ok = s->n_conns < s->max_connections && same < s->per_ip_limit;
+	if (!ok)
+		s->refused++;
+	pthread_mutex_unlock(&s->lock);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	rx_server *s = cls;
+	conn_rec *c = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (c == NULL)
+			return;
+		pthread_mutex_lock(&s->lock);
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			s->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		s->n_conns--;
+		pthread_mutex_unlock(&s->lock);
+		free(c);
+		*socket_context = NULL;
+		return;
+	}
+	const union MHD_ConnectionInfo *fd =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ca =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	/* Without a record the connection is served but not limited: there
+	 * is no way to refuse it from here. */
+	if (fd == NULL || ca == NULL || (c = calloc(1, sizeof *c)) == NULL)
+		return;
+	c->fd = fd->connect_fd;
+	copy_address(&c->addr, ca->client_addr,
+		     ca->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							    : sizeof(struct sockaddr_in));
+	pthread_mutex_lock(&s->lock);
+	c->header_deadline = rx_clock() + s->header_timeout;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	pthread_cond_signal(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	*socket_context = c;
 }
 
 __attribute__((format(printf, 2, 0))) static void on_log(void *cls, const char *fmt, va_list ap)
@@ -567,6 +833,8 @@ int rx_take(rx_server *s, double timeout, rx_taken *out)
 			/* The request's data moves to the caller, so that the
 			 * reaper may answer and free the request meanwhile. */
 			r->state = RQ_TAKEN;
+			s->buffered -= r->reserved;
+			r->reserved = 0;
 			*out = r->out;
 			out->id = r->id;
 			memset(&r->out, 0, sizeof r->out);
@@ -619,6 +887,9 @@ void rx_get_stats(rx_server *s, rx_stats *out)
 	pthread_mutex_lock(&s->lock);
 	memcpy(out->by_status, s->stats, sizeof out->by_status);
 	out->waiting = s->n_waiting;
+	out->connections = s->n_conns;
+	out->refused = s->refused;
+	out->dropped = s->dropped;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -702,18 +973,23 @@ static const char *start_threads(rx_server *s, const rx_options *o)
 		err = "cannot start a thread";
 	} else {
 		s->have_reaper = 1;
-		unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+		/* poll, not epoll: in epoll mode libmicrohttpd 0.9.75 misses a
+		 * close that comes with a partial request before its first
+		 * read, and such a connection then holds its slot until the
+		 * idle timeout. */
+		unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 				 MHD_USE_ERROR_LOG;
 		if (o->v6)
 			flags |= o->any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
 		s->daemon = MHD_start_daemon(
-			flags, (uint16_t)s->port, NULL, NULL, on_request, s,
+			flags, (uint16_t)s->port, on_accept, s, on_request, s,
 			MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
 			MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&o->addr,
 			MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 			MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-			MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT,
+			MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+			MHD_OPTION_CONNECTION_LIMIT, o->max_connections + MHD_LIMIT_MARGIN,
+			MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout,
 			MHD_OPTION_END);
 		if (s->daemon == NULL)
 			err = s->log[0] ? s->log : strerror(errno);
@@ -745,7 +1021,11 @@ rx_server *rx_start(const rx_options *o, char *err, size_t errlen)
 			      : ((const struct sockaddr_in *)&o->addr)->sin_port);
 	s->max_body = o->max_body;
 	s->max_pending = o->max_pending;
+	s->max_buffered = o->max_buffered;
+	s->max_connections = o->max_connections;
+	s->per_ip_limit = o->per_ip_limit;
 	s->answer_timeout = o->answer_timeout;
+	s->header_timeout = o->header_timeout;
 	if (!o->generic) {
 		s->path = strdup(o->path);
 		if (o->authorization) {

@@ -29,7 +29,13 @@ typedef struct rx_options {
 	const char *path;          /* listen: the one path served */
 	const char *authorization; /* listen: the expected header value, or NULL */
 	size_t max_body, max_pending;
+	size_t max_buffered;      /* request bodies held in C, all together */
+	unsigned max_connections; /* open at once */
+	unsigned per_ip_limit;    /* open at once from one client address */
 	double answer_timeout;
+	double header_timeout; /* from connect (or the previous answer) to the
+				  end of the headers: a deadline, not idleness */
+	unsigned idle_timeout; /* seconds a connection may send nothing */
 	struct sockaddr_storage addr;
 	int v6, any; /* addr is IPv6; addr is :: (then dual stack) */
 } rx_options;
@@ -68,12 +74,16 @@ int rx_answer(rx_server *s, int64_t id, unsigned status, char *body, size_t len,
 	      size_t n_headers);
 
 /* The statuses C answers with itself, in the order rx_stats reports them. */
-#define RX_STAT_CODES { 400, 401, 404, 405, 413, 503 }
-#define RX_N_STATS 6
+#define RX_STAT_CODES { 400, 401, 404, 405, 413, 501, 503 }
+#define RX_N_STATS 7
 
 typedef struct rx_stats {
 	unsigned long by_status[RX_N_STATS];
 	size_t waiting;
+	size_t connections;     /* open now */
+	unsigned long refused;  /* connections refused (max_connections, per_ip_limit) */
+	unsigned long dropped;  /* connections cut: headers late, idle, a body over
+				   its limit */
 } rx_stats;
 
 void rx_get_stats(rx_server *s, rx_stats *out);
