@@ -82,6 +82,8 @@ describe("ssf.emulator", function()
     assert.are.equal(rx.endpoint_url, d.endpoint_url)
     assert.is_nil(d.status) -- returned before any answer: the receiver is this script
     assert.is_string(d.jti)
+    -- The push now waits for this script's rx:next; the API answers meanwhile.
+    assert.are.equal(1, #assert(okta:streams()))
 
     local set = assert(rx:next(60))
     assert.are.equal(d.jti, set.claims.jti)
@@ -99,6 +101,28 @@ describe("ssf.emulator", function()
     assert.are.equal(1, #all)
     assert(rx:next(60))
     assert(okta:delete_stream(s.stream_id))
+  end)
+
+  it("keeps serving through hostile connections (raw sockets, each bounded in time)", function()
+    local port = e.org:match(":(%d+)$")
+    -- bash's /dev/tcp: send, then read one byte of whatever answer comes.
+    local function raw(send, seconds)
+      return ("timeout %d bash -c %s >/dev/null 2>&1"):format(seconds or 10, env.q(
+        ("exec 3<>/dev/tcp/127.0.0.1/%s; %s; head -c 1 <&3"):format(port, send)))
+    end
+    -- A client that sends half a request and goes quiet, held open meanwhile.
+    local idle = io.popen(raw([[printf 'GET /api/v1/ssf/stream HTTP/1.1\r\nHost: x\r\n' >&3; sleep 8]], 10) .. " & echo $!")
+    local idle_pid = idle:read("l")
+    idle:close()
+    os.execute(raw([[printf 'NOT HTTP AT ALL\r\n\r\n' >&3]]))
+    os.execute(raw([[printf 'GET / HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n' "$(head -c 200000 /dev/zero | tr '\0' a)" >&3]]))
+    os.execute(raw([[printf 'POST /api/v1/ssf/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9000000\r\n\r\n' >&3; head -c 2000000 /dev/zero >&3]]))
+    os.execute(raw([[printf 'GET /api/v1/ssf/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \001\r\n\r\n' >&3]]))
+    -- All the while, and after, the API answers.
+    assert.are.equal(e.org, assert(okta:metadata()).issuer)
+    assert(okta:streams())
+    assert.is_table(e:deliveries())
+    os.execute("kill " .. idle_pid .. " 2>/dev/null")
   end)
 
   it("records a failed push with the reason, and never blocks the API meanwhile", function()
