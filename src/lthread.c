@@ -5,6 +5,7 @@
  *   thread.channel()                 -> channel (shared by every state it is given to)
  *   channel:push(s)                  -> true | false (the channel is closed)
  *   channel:pop([timeout])           -> s | nil, "timeout" | nil, "closed"
+ *                                       (no timeout: until a message or close)
  *                                       | nil, "interrupted" (Ctrl-C)
  *   channel:close()                  later pops drain what is queued, then say "closed"
  *   thread.start(module, ...)        -> thread; each extra argument is a string or a channel
@@ -233,8 +234,9 @@ static int holder_gc(lua_State *L)
 static int channel_pop(lua_State *L)
 {
 	channel *ch = check_channel(L, 1);
-	double timeout = luaL_optnumber(L, 2, -1);
-	luaL_argcheck(L, timeout <= 1e9, 2, "timeout out of range");
+	int forever = lua_isnoneornil(L, 2);
+	double timeout = forever ? -1 : luaL_checknumber(L, 2);
+	luaL_argcheck(L, forever || (timeout >= 0 && timeout <= 1e9), 2, "timeout out of range");
 	message **held = lua_newuserdatauv(L, sizeof *held, 0);
 	*held = NULL;
 	luaL_setmetatable(L, HOLDER_MT);
