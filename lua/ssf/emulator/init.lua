@@ -127,24 +127,29 @@ local function start(opts)
   local jobs, results = thread.channel(), thread.channel()
   local err
   self._server, err = thread.start("ssf.emulator.server", self._control, self._replies, jobs, results, cfg)
-  if self._server then self._pusher, err = thread.start("ssf.emulator.pusher", jobs, results) end
+  if self._server then self._pusher, err = thread.start("ssf.emulator.pusher", jobs, results, self._replies) end
   if not self._pusher then
     self:close()
     return errors.fail("config", "the emulator did not start: " .. err)
   end
-  local ready, why = self._replies:pop(REPLY_WAIT)
-  if not ready then
-    local _, raised = self._server:join()
-    self._server = nil
-    self:close()
-    return errors.fail("config", "the emulator did not start: " .. tostring(raised or why))
+  -- Both threads say when they are ready (the server with its URL); until
+  -- then they may still be loading modules.
+  for _ = 1, 2 do
+    local ready, why = self._replies:pop(REPLY_WAIT)
+    if not ready then
+      local _, raised = self._server:join()
+      if not raised then _, raised = self._pusher:join() end
+      self._server = nil
+      self:close()
+      return errors.fail("config", "the emulator did not start: " .. tostring(raised or why))
+    end
+    ready = json.decode(ready)
+    if not ready.ok then
+      self:close()
+      return errors.fail("config", ready.message)
+    end
+    self.org = self.org or ready.result.org
   end
-  ready = json.decode(ready)
-  if not ready.ok then
-    self:close()
-    return errors.fail("config", ready.message)
-  end
-  self.org = ready.result.org
   return self
 end
 

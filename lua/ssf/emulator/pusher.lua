@@ -12,8 +12,12 @@ local text = require "ssf.text"
 local PUSH_TIMEOUT = 10
 local CONNECT_TIMEOUT = 5
 
-return function(jobs, results)
+return function(jobs, results, replies)
   local session <close> = http.session()
+  -- Loaded and ready: the script's thread waits for this before it goes
+  -- on (ssflua --emulate then changes the environment, which libcurl's
+  -- start reads).
+  replies:push(json.encode { seq = 0, ok = true, result = { pusher = true } })
   while true do
     local msg = jobs:pop() -- nil once the emulator closes
     if not msg then break end
