@@ -367,9 +367,10 @@ static int emulate_wanted(int flags)
 /* Starts the built-in emulator before anything runs and makes it the
  * configured org: its OKTA_CLIENT_* settings go into this process's
  * environment, so ssf.client() with no arguments, and the programs the
- * script runs, find it. Its threads sit idle until a request comes, and
- * none can come before its URL is published here, so setting the
- * environment does not race them. SSF_EMULATE is cleared so that an
+ * script runs, find it. Its threads have finished starting (ssf.emulator
+ * waits for both) and sit idle until a request comes, and none can come
+ * before its URL is published here, so setting the environment does not
+ * race their getenv calls. SSF_EMULATE is cleared so that an
  * ssflua the script runs uses this emulator instead of starting another. */
 static int start_emulator(lua_State *L)
 {
