@@ -104,4 +104,23 @@ describe("the emulator's answers against Okta's OpenAPI extract (Prism proxy)", 
     call("PATCH", "/api/v1/ssf/stream", bad, { status = 400, code = "E0000001" })
     call("DELETE", "/api/v1/ssf/stream", nil, { status = 204 })
   end)
+
+  it("its 429 once the client's requests of the minute are spent", function()
+    -- Spend the window straight at the emulator, then ask through Prism.
+    -- A window may turn in between: try again, a bounded number of times.
+    for _ = 1, 3 do
+      for _ = 1, 700 do
+        local status, h = session:perform { method = "GET", url = e.org .. "/api/v1/ssf/stream",
+          headers = { "Authorization: Bearer " .. token }, timeout = 20 }
+        if status == 429 or h["x-rate-limit-remaining"] == "0" then break end
+      end
+      local status, body, _, h = call("GET", "/api/v1/ssf/stream")
+      if status == 429 then
+        assert.are.equal("E0000047", body.errorCode)
+        assert.are.equal("0", h["x-rate-limit-remaining"])
+        return
+      end
+    end
+    error("no 429 in three windows")
+  end)
 end)

@@ -63,8 +63,12 @@ return function(control, replies, jobs, results, cfg_text)
   }
   reply(replies, 0, true, { org = org })
 
+  -- A job the pusher's queue refuses (full: some 100,000 waiting behind
+  -- unresponsive receivers; or closed) is recorded as failed at once.
   local function forward_pushes()
-    for _, job in ipairs(app:take_pushes()) do jobs:push(json.encode(job)) end
+    for _, job in ipairs(app:take_pushes()) do
+      if not jobs:push(json.encode(job)) then app:record(job.id, nil, "not sent: the push queue is full") end
+    end
   end
 
   while true do
