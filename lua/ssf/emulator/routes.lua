@@ -68,16 +68,22 @@ local function check_cfg(cfg)
       bad("cfg.bearer_tokens must map tokens to {client_id = string, scopes = {...}}")
     end
   end
-  for _, k in ipairs { "rate_limit", "rate_window", "max_streams", "token_ttl" } do
+  -- Whole numbers, also when they come as floats from decoded JSON.
+  local limits = {}
+  for _, k in ipairs { "rate_limit", "rate_window", "max_streams", "token_ttl", "min_verification_interval" } do
     local v = cfg[k]
-    if v ~= nil and (math.type(v) ~= "integer" or v < (k == "rate_limit" and 0 or 1)) then
-      bad(("cfg.%s must be a whole number%s"):format(k, k == "rate_limit" and "" or " above 0"))
+    local nullable = k == "min_verification_interval"
+    if v ~= nil and not (nullable and v == json.null) then
+      local least = (k == "rate_limit" or nullable) and 0 or 1
+      v = type(v) == "number" and math.tointeger(v)
+      if not v or v < least then
+        bad(("cfg.%s must be a whole number%s"):format(k, least == 0 and " (0 or more)" or " above 0")
+          .. (nullable and " of seconds or ssf.null" or ""))
+      end
     end
+    limits[k] = v
   end
-  local interval = cfg.min_verification_interval
-  if interval ~= nil and interval ~= json.null and (math.type(interval) ~= "integer" or interval < 0) then
-    bad("cfg.min_verification_interval must be a whole number of seconds or ssf.null")
-  end
+  return limits
 end
 
 --- routes.new(cfg): see contract §3 (org, signing_key, signing_kid,
@@ -85,7 +91,7 @@ end
 --- window and bucket, 600), rate_window (seconds, 60), max_streams (10),
 --- min_verification_interval (0) and token_ttl (3600). Raises on misuse.
 function routes.new(cfg)
-  check_cfg(cfg)
+  local limits = check_cfg(cfg)
   local key, msg = jws.lib().load_key(cfg.signing_key)
   if not key then misuse("new", 1, "cfg.signing_key: " .. msg) end
   if key:alg() ~= "RS256" then misuse("new", 1, "cfg.signing_key must be an RSA key (SETs are signed RS256)") end
@@ -94,13 +100,13 @@ function routes.new(cfg)
   jwk.kid, jwk.alg, jwk.use = cfg.signing_kid, "RS256", "sig"
   return setmetatable({
     org = cfg.org, now = now, jwk = jwk,
-    rate_limit = cfg.rate_limit or DEFAULT_RATE_LIMIT,
-    rate_window = cfg.rate_window or DEFAULT_RATE_WINDOW,
+    rate_limit = limits.rate_limit or DEFAULT_RATE_LIMIT,
+    rate_window = limits.rate_window or DEFAULT_RATE_WINDOW,
     windows = {},
     tokens = tokens.new { org = cfg.org, now = now, clients = cfg.clients,
-                          bearer_tokens = cfg.bearer_tokens, token_ttl = cfg.token_ttl },
-    store = store.new { org = cfg.org, now = now, max_streams = cfg.max_streams,
-                        min_verification_interval = cfg.min_verification_interval },
+                          bearer_tokens = cfg.bearer_tokens, token_ttl = limits.token_ttl },
+    store = store.new { org = cfg.org, now = now, max_streams = limits.max_streams,
+                        min_verification_interval = limits.min_verification_interval },
     sets = sets.new { org = cfg.org, key = key, kid = cfg.signing_kid, now = now },
     pending = {}, log = {}, by_job = {}, last_job = 0,
   }, App)
