@@ -4,6 +4,7 @@
 -- and fixed, and plans that agree.
 local ssf = require "ssf"
 local env = require "env"
+local emu_support = require "emu"
 
 local APPLY = env.root .. "/scripts/apply.lua"
 local RX_HDR = "Bearer CANARY-emu-rx-5d1"
@@ -51,11 +52,13 @@ describe("apply.lua against the emulator", function()
     assert.matches("delivery proven: verification SET %S+ arrived", out)
     -- The emulator pushed it with the header from $RX_AUTH, and the
     -- receiver that apply ran took it.
-    local pushed
-    for _, d in ipairs(emu:deliveries()) do
-      if d.endpoint_url == ("http://127.0.0.1:%d/ssf/events"):format(port) then pushed = d end
-    end
-    assert.are.equal(202, assert(pushed, "no push to the receiver").status)
+    -- The emulator records the answer once its pushing thread has it.
+    local pushed = emu_support.wait(30, function()
+      for _, d in ipairs(emu:deliveries()) do
+        if d.endpoint_url == ("http://127.0.0.1:%d/ssf/events"):format(port) and d.status then return d end
+      end
+    end)
+    assert.are.equal(202, assert(pushed, "no answered push to the receiver").status)
 
     code, out = run("plan " .. env.q(file))
     assert.are.equal(0, code, out)
