@@ -34,5 +34,7 @@ void ssf_jose_key_open(lua_State *L);
 int ssf_jose_load_key(lua_State *L);
 int ssf_jose_generate_key(lua_State *L);
 int ssf_jose_verify(lua_State *L);
+/* Pushes jose.verify: ssf_jose_verify closed over its key cache. */
+void ssf_jose_push_verify(lua_State *L);
 
 #endif

@@ -1,6 +1,14 @@
 /* jose.verify(jwk, alg, signing_input, signature): checks one JWS signature
- * against a public JWK given as a Lua table. The key is imported afresh on
- * every call and freed before returning; nothing is cached in C. */
+ * against a public JWK given as a Lua table.
+ *
+ * Importing a key (and the Montgomery or curve tables OpenSSL builds on its
+ * first use) costs more than a signature check, and a receiver checks every
+ * SET against the same few keys. So the imported EVP_PKEYs are kept in a
+ * small cache keyed by the JWK's decoded public numbers, which are compared
+ * byte for byte: a key is only ever reused for exactly the numbers it was
+ * built from. The cache and the fetched digests live in a userdata that is
+ * the upvalue of jose.verify, so the Lua state owns them and frees them in
+ * its __gc; a key that fails to import is never cached. */
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -17,6 +25,8 @@
 #include "jose.h"
 
 #define COORD 32 /* bytes in a P-256 coordinate */
+#define CACHED_KEYS 8 /* a JWKS or two: more keys are rotated through */
+#define SECOND_MAX COORD /* widest JWK second member: EC y; RSA e is at most 8 */
 
 enum family { PKCS1, PSS, ECDSA };
 
@@ -31,6 +41,24 @@ static const struct alg {
 	{ "PS256", "SHA256", PSS },
 	{ "ES256", "SHA256", ECDSA },
 };
+#define NALGS (sizeof ALGS / sizeof ALGS[0])
+
+/* One imported key, and the numbers it was imported from. */
+struct slot {
+	EVP_PKEY *pkey; /* NULL: empty */
+	int rsa;
+	size_t alen, blen;
+	unsigned char a[SSF_RSA_MAX_BYTES], b[SECOND_MAX];
+};
+
+/* The upvalue of jose.verify. */
+struct cache {
+	EVP_MD *md[NALGS]; /* fetched once: a fetch by name takes a lock */
+	struct slot slots[CACHED_KEYS];
+	unsigned next;     /* the slot replaced next, round robin */
+};
+
+#define CACHE_MT "ssf.jose.verify_cache"
 
 /* The public numbers of a JWK, decoded from base64url into fixed buffers. */
 struct jwk {
@@ -104,6 +132,20 @@ static int read_jwk(lua_State *L, const struct alg *alg, struct jwk *k)
 	return 1;
 }
 
+static int cache_gc(lua_State *L)
+{
+	struct cache *c = luaL_checkudata(L, 1, CACHE_MT);
+	for (size_t i = 0; i < NALGS; i++) {
+		EVP_MD_free(c->md[i]);
+		c->md[i] = NULL;
+	}
+	for (size_t i = 0; i < CACHED_KEYS; i++) {
+		EVP_PKEY_free(c->slots[i].pkey);
+		c->slots[i].pkey = NULL;
+	}
+	return 0;
+}
+
 static EVP_PKEY *from_params(const char *type, const OSSL_PARAM *params)
 {
 	EVP_PKEY *pkey = NULL;
@@ -165,13 +207,13 @@ static EVP_PKEY *import_p256(const struct jwk *k, const char **why)
 }
 
 /* 1: the signature verifies; 0: it does not (or cannot be checked). */
-static int check_signature(EVP_PKEY *pkey, const struct alg *alg, const unsigned char *msg,
-			   size_t mlen, const unsigned char *sig, size_t slen)
+static int check_signature(EVP_PKEY *pkey, const struct alg *alg, const EVP_MD *md,
+			   const unsigned char *msg, size_t mlen, const unsigned char *sig, size_t slen)
 {
 	EVP_PKEY_CTX *pctx = NULL;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx != NULL &&
-		 EVP_DigestVerifyInit_ex(ctx, &pctx, alg->digest, NULL, NULL, pkey, NULL) == 1;
+	int ok = ctx != NULL && md != NULL &&
+		 EVP_DigestVerifyInit(ctx, &pctx, md, NULL, pkey) == 1;
 	/* RFC 7518 §3.5: PSS with MGF1 over the same hash and a salt as long
 	 * as the hash; any other salt length is refused. */
 	if (ok && alg->family == PSS)
@@ -183,8 +225,53 @@ static int check_signature(EVP_PKEY *pkey, const struct alg *alg, const unsigned
 	return ok;
 }
 
+/* The cached key for k, or a new one put in the cache (NULL, *why set, if
+ * it cannot be imported). The cache keeps its reference: the caller does
+ * not free the key. */
+static EVP_PKEY *cached_key(struct cache *c, int rsa, const struct jwk *k, const char **why)
+{
+	for (size_t i = 0; i < CACHED_KEYS; i++) {
+		struct slot *s = &c->slots[i];
+		if (s->pkey != NULL && s->rsa == rsa && s->alen == k->alen && s->blen == k->blen &&
+		    memcmp(s->a, k->a, k->alen) == 0 && memcmp(s->b, k->b, k->blen) == 0)
+			return s->pkey;
+	}
+	if (k->blen > SECOND_MAX) { /* read_jwk bounds it; never cache a truncated key */
+		*why = "cannot import the JWK";
+		return NULL;
+	}
+	EVP_PKEY *pkey = rsa ? import_rsa(k, why) : import_p256(k, why);
+	if (pkey == NULL)
+		return NULL;
+	struct slot *s = &c->slots[c->next];
+	c->next = (c->next + 1) % CACHED_KEYS;
+	EVP_PKEY_free(s->pkey);
+	s->pkey = pkey;
+	s->rsa = rsa;
+	s->alen = k->alen;
+	s->blen = k->blen;
+	memcpy(s->a, k->a, k->alen);
+	memcpy(s->b, k->b, k->blen);
+	return pkey;
+}
+
+void ssf_jose_push_verify(lua_State *L)
+{
+	struct cache *c = lua_newuserdatauv(L, sizeof *c, 0);
+	memset(c, 0, sizeof *c);
+	if (luaL_newmetatable(L, CACHE_MT)) {
+		lua_pushcfunction(L, cache_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushliteral(L, "private");
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_setmetatable(L, -2);
+	lua_pushcclosure(L, ssf_jose_verify, 1);
+}
+
 int ssf_jose_verify(lua_State *L)
 {
+	struct cache *c = lua_touserdata(L, lua_upvalueindex(1));
 	luaL_checktype(L, 1, LUA_TTABLE);
 	size_t nlen, mlen, slen;
 	const char *name = luaL_checklstring(L, 2, &nlen);
@@ -193,9 +280,10 @@ int ssf_jose_verify(lua_State *L)
 	luaL_checkstack(L, 4, "JWK members");
 
 	const struct alg *alg = NULL;
-	for (size_t i = 0; i < sizeof ALGS / sizeof ALGS[0]; i++)
+	size_t ai = 0;
+	for (size_t i = 0; i < NALGS; i++)
 		if (nlen == strlen(ALGS[i].name) && memcmp(name, ALGS[i].name, nlen) == 0)
-			alg = &ALGS[i];
+			alg = &ALGS[ai = i];
 	if (alg == NULL) {
 		luaL_pushfail(L);
 		lua_pushliteral(L, "unsupported alg: only RS256, RS384, RS512, PS256 and ES256 are accepted");
@@ -225,11 +313,12 @@ int ssf_jose_verify(lua_State *L)
 
 	/* No Lua from here until every OpenSSL object is freed. */
 	const char *why = NULL;
-	EVP_PKEY *pkey = alg->family == ECDSA ? import_p256(&k, &why) : import_rsa(&k, &why);
-	int ok = pkey != NULL && check_signature(pkey, alg, msg, mlen, sig, slen);
+	if (c->md[ai] == NULL)
+		c->md[ai] = EVP_MD_fetch(NULL, alg->digest, NULL);
+	EVP_PKEY *pkey = cached_key(c, alg->family != ECDSA, &k, &why);
+	int ok = pkey != NULL && check_signature(pkey, alg, c->md[ai], msg, mlen, sig, slen);
 	if (pkey != NULL)
 		why = "signature does not verify";
-	EVP_PKEY_free(pkey);
 	ERR_clear_error();
 
 	if (ok) {
