@@ -166,7 +166,8 @@ int rx_take(rx_server *s, double timeout, rx_taken *out)
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		request *r = first_queued(s);
-		if (r != NULL) {
+		/* In arrival order: the oldest waits for its check. */
+		if (r != NULL && r->check == CHECK_NONE) {
 			/* The request's data moves to the caller, so that the
 			 * reaper may answer and free the request meanwhile. */
 			r->state = RQ_TAKEN;
@@ -228,5 +229,6 @@ void rx_get_stats(rx_server *s, rx_stats *out)
 	out->buffered = s->buffered;
 	out->refused = s->refused;
 	out->dropped = s->dropped;
+	out->verified = s->verified;
 	pthread_mutex_unlock(&s->lock);
 }

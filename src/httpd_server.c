@@ -331,6 +331,10 @@ static enum MHD_Result on_complete(rx_server *s, request *r)
 			s->waiting = r;
 		s->waiting_tail = r;
 		s->n_waiting++;
+		if (s->keys != NULL) {
+			r->check = CHECK_PENDING;
+			pthread_cond_signal(&s->to_verify);
+		}
 		pthread_cond_signal(&s->arrived);
 		pthread_cond_signal(&s->changed);
 	}
@@ -422,6 +426,8 @@ int rx_port(const rx_server *s)
 
 void rx_stop(rx_server *s)
 {
+	if (s->have_sync)
+		rx_stop_verifiers(s);
 	if (s->have_reaper) {
 		pthread_mutex_lock(&s->lock);
 		s->closing = 1;
@@ -454,6 +460,7 @@ void rx_stop(rx_server *s)
 		pthread_mutex_destroy(&s->lock);
 		pthread_cond_destroy(&s->arrived);
 		pthread_cond_destroy(&s->changed);
+		pthread_cond_destroy(&s->to_verify);
 		s->have_sync = 0;
 	}
 	free(s->path);
@@ -472,6 +479,11 @@ static int init_sync(rx_server *s)
 	if (rc == 0 && (rc = pthread_cond_init(&s->arrived, &ca)) != 0)
 		pthread_mutex_destroy(&s->lock);
 	if (rc == 0 && (rc = pthread_cond_init(&s->changed, &ca)) != 0) {
+		pthread_cond_destroy(&s->arrived);
+		pthread_mutex_destroy(&s->lock);
+	}
+	if (rc == 0 && (rc = pthread_cond_init(&s->to_verify, &ca)) != 0) {
+		pthread_cond_destroy(&s->changed);
 		pthread_cond_destroy(&s->arrived);
 		pthread_mutex_destroy(&s->lock);
 	}
