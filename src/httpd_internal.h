@@ -80,6 +80,8 @@ struct rx_server {
 	pthread_cond_t changed; /* a deadline or closing for the reaper; live
 				   reaching 0 for rx_stop */
 	int closing;
+	/* When the reaper wakes next: 0 while it waits for a signal alone. */
+	double reaper_until;
 	request *waiting, *waiting_tail; /* QUEUED and TAKEN, oldest first */
 	size_t n_waiting;
 	size_t live; /* requests libmicrohttpd has not yet completed */
@@ -102,6 +104,10 @@ struct rx_server {
 
 /* Waits on cond until the monotonic time `until` (the conds use that clock). */
 void rx_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, double until);
+/* With the lock held: wakes the reaper for a new deadline, unless it is
+ * due to wake before it anyway (it reads every deadline when it wakes).
+ * One signal per request would cost a thread switch each. */
+void rx_new_deadline(rx_server *s, double deadline);
 /* Counts an answer made in C, with the lock held. */
 void rx_count_answer(rx_server *s, unsigned status);
 /* Answers 503 with body to up to cap waiting requests whose deadline is

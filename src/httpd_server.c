@@ -336,7 +336,7 @@ static enum MHD_Result on_complete(rx_server *s, request *r)
 			pthread_cond_signal(&s->to_verify);
 		}
 		pthread_cond_signal(&s->arrived);
-		pthread_cond_signal(&s->changed);
+		rx_new_deadline(s, r->deadline);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (refused)
@@ -401,7 +401,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/* The next request on a kept-alive connection has its own deadline. */
 	if (c != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		c->header_deadline = rx_clock() + s->header_timeout;
-		pthread_cond_signal(&s->changed);
+		rx_new_deadline(s, c->header_deadline);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (r != NULL)
