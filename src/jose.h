@@ -1,5 +1,6 @@
 /* Shared between the files of the ssf.jose module (jose.c, jose_key.c,
- * jose_verify.c, jose_ecdsa.c); not a public interface. */
+ * jose_verify.c, jose_pkey.c, jose_ecdsa.c; the last two are also built
+ * into ssf.httpd for its verification threads); not a public interface. */
 #ifndef SSF_JOSE_H
 #define SSF_JOSE_H
 

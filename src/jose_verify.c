@@ -25,8 +25,6 @@
 #define CACHED_KEYS 8 /* a JWKS or two: more keys are rotated through */
 #define SECOND_MAX COORD /* widest JWK second member: EC y; RSA e is at most 8 */
 
-#define NALGS SSF_JOSE_NALGS
-
 
 /* One imported key, and the numbers it was imported from. */
 struct slot {
@@ -38,7 +36,7 @@ struct slot {
 
 /* The upvalue of jose.verify. */
 struct cache {
-	EVP_MD *md[NALGS]; /* fetched once: a fetch by name takes a lock */
+	EVP_MD *md[SSF_JOSE_NALGS]; /* fetched once: a fetch by name takes a lock */
 	struct slot slots[CACHED_KEYS];
 	unsigned next;     /* the slot replaced next, round robin */
 };
@@ -120,7 +118,7 @@ static int read_jwk(lua_State *L, const ssf_jose_alg *alg, struct jwk *k)
 static int cache_gc(lua_State *L)
 {
 	struct cache *c = luaL_checkudata(L, 1, CACHE_MT);
-	for (size_t i = 0; i < NALGS; i++) {
+	for (size_t i = 0; i < SSF_JOSE_NALGS; i++) {
 		EVP_MD_free(c->md[i]);
 		c->md[i] = NULL;
 	}
