@@ -117,7 +117,9 @@ end
 -- integer of 16 or more digits (beyond a double's exact range) to a
 -- NUMBER string. Malformed text is left for cjson to reject.
 local function placehold_text(s, numbers)
-  if not numbers and not s:find("%[[ \t\r\n]*%]") then return s end
+  -- A plain find first: most texts have no "[" at all, and the pattern
+  -- search tries a match at every byte.
+  if not numbers and (not s:find("[", 1, true) or not s:find("%[[ \t\r\n]*%]")) then return s end
   local out, from, pos = {}, 1, 1
   local token = numbers and '["%[%-%d]' or '["%[]'
   while true do
