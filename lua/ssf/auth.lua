@@ -7,6 +7,7 @@ local errors = require "ssf.errors"
 local json = require "ssf.json"
 local jws = require "ssf.jws"
 local secretfile = require "ssf.secretfile"
+local tasks = require "ssf.tasks"
 local text = require "ssf.text"
 
 local auth = {}
@@ -37,9 +38,10 @@ end
 
 --- A ready access token; nothing to renew.
 function auth.bearer(token)
+  local header = "Authorization: Bearer " .. token -- built once, not per request
   return {
     sign = function(_, headers)
-      headers[#headers + 1] = "Authorization: Bearer " .. token
+      headers[#headers + 1] = header
       return true
     end,
     renew = function() return false end,
@@ -127,27 +129,49 @@ local function oauth(client, a, grant, repeatable)
     return fail("the token endpoint kept asking for another DPoP attempt")
   end
 
+  -- Tasks that need a token while one is being fetched wait for that
+  -- fetch and share its outcome instead of each fetching their own.
+  local function fetch_shared()
+    if self.fetching then return self.fetching.wait() end
+    local ev = tasks.event()
+    self.fetching = ev
+    local done, ok, msg, info = pcall(fetch)
+    self.fetching = nil
+    if not done then
+      ev.set(nil, "token request failed", { kind = "error" })
+      error(ok, 0)
+    end
+    ev.set(ok, msg, info)
+    return ok, msg, info
+  end
+
   function self.sign(_, headers, method, url)
     if not self.token or os.time() >= self.expires_at then
-      local ok, msg, info = fetch()
+      local ok, msg, info = fetch_shared()
       if not ok then return nil, msg, info end
     end
     headers[#headers + 1] = "Authorization: " .. self.token_type .. " " .. self.token
     if self.token_type:lower() == "dpop" then
       headers[#headers + 1] = "DPoP: " .. dpop_proof(method, url, self.resource_nonce, self.token)
     end
-    return true
+    return true, self.token
   end
 
   -- A 401 is renewed once: with the nonce the server asked for, or with a
-  -- new token when the old one is expired or invalid.
-  function self.renew(_, rheaders)
+  -- new token when the old one is expired or invalid. `used` is the token
+  -- the rejected request carried (sign's second result): when concurrent
+  -- tasks were all sent with it, only the first 401 fetches a new one.
+  function self.renew(_, rheaders, used)
     local challenge = rheaders["www-authenticate"]
     if wants_nonce(challenge) and rheaders["dpop-nonce"] then
       self.resource_nonce = rheaders["dpop-nonce"]
       return true
     end
-    self.token = nil
+    if self.fetching then
+      self.fetching.wait()
+    elseif used == nil or used == self.token then
+      self.token = nil
+    end
     return true
   end
 

@@ -11,13 +11,13 @@ local VERSION = require "ssf.version"
 local Client = { __name = "ssf.client" }
 Client.__index = Client
 
--- libcurl costs ~10 ms to load, so ssf.http is loaded by the first client,
--- not by `require "ssf"`: scripts that only print help or decode SETs never
--- pay for it.
-local http
+-- libcurl costs ~10 ms to load, so the transport (ssf.http) is loaded by
+-- the first client, not by `require "ssf"`: scripts that only print help or
+-- decode SETs never pay for it.
+local curl
 local function transport()
-  if not http then http = require "ssf.http" end
-  return http
+  if not curl then curl = require "ssf.transport.curl" end
+  return curl
 end
 
 --- ssf.client{...}: see API.md. Returns nil, message, info on a bad
@@ -37,7 +37,7 @@ function Client.new(opts)
     ca_file = settings.ca_file,
     proxy = settings.proxy,
     debug = settings.debug,
-    _session = http.session(),
+    _transport = curl.new(),
   }, Client)
   -- Credentials live only in the provider's closures, so printing or
   -- walking the client table cannot reveal them.
@@ -76,9 +76,9 @@ end
 
 --- Releases the connection pool. Safe to call more than once.
 function Client:close()
-  if self._session then
-    self._session:close()
-    self._session = nil
+  if self._transport then
+    self._transport:close()
+    self._transport = nil
   end
 end
 Client.__close = Client.close
@@ -184,7 +184,8 @@ end
 -- server did with it; "unprocessed" when only an answer saying the server
 -- did not act on it (503) may be followed by a repeat.
 function Client:_exchange(method, url, prepare, secrets, repeatable)
-  if not self._session then error("attempt to use a closed client", 4) end
+  local transport = self._transport
+  if not transport then error("attempt to use a closed client", 4) end
   local request = {
     method = method, url = url, timeout = self.timeout, connect_timeout = self.connect_timeout,
     max_body = self.max_body, ca_file = self.ca_file, proxy = self.proxy,
@@ -202,16 +203,17 @@ function Client:_exchange(method, url, prepare, secrets, repeatable)
     end
     for _, h in ipairs(retry_headers) do headers[#headers + 1] = h end
     request.headers, request.body = headers, body
-    local started = self.debug and http.now()
-    local status, kind, message, reached, code, final = self._session:perform(request)
+    local started = self.debug and transport:now()
+    local answer, message, failure = transport:perform(request)
     if started then
       -- Method, URL, outcome and timing only: headers and bodies, where
       -- credentials travel, are never written.
       io.stderr:write(self._redact(("ssf: %s %s -> %s in %.1f ms (attempt %d)\n"):format(method, url,
-        status and tostring(status) or (kind .. ": " .. message), (http.now() - started) * 1000, attempt), secrets))
+        answer and tostring(answer.status) or (failure.kind .. ": " .. message),
+        (transport:now() - started) * 1000, attempt), secrets))
     end
-    if status then
-      local rheaders = kind
+    if answer then
+      local status, rheaders = answer.status, answer.headers
       local wait
       if attempt <= self.retries then
         if status == 429 then
@@ -222,7 +224,7 @@ function Client:_exchange(method, url, prepare, secrets, repeatable)
           wait = backoff(self, attempt)
         end
       end
-      if not wait then return status, rheaders, message, attempt end
+      if not wait then return status, rheaders, answer.body, attempt end
       if self.debug then io.stderr:write(("ssf: HTTP %d, waiting %.2f s to retry\n"):format(status, wait)) end
       -- Okta's retry headers say which rate-limited request this repeats.
       retry_headers = {}
@@ -232,20 +234,21 @@ function Client:_exchange(method, url, prepare, secrets, repeatable)
         end
         retry_headers[#retry_headers + 1] = "X-Okta-Retry-Count: " .. attempt
       end
-      http.sleep(wait)
+      transport:sleep(wait)
     else
       -- A POST that may have reached the server is never repeated, nor is
       -- what cannot succeed (a certificate that does not verify, a proxy
       -- refusing the tunnel).
-      local retry = not final and attempt <= self.retries and (kind == "transport" or kind == "timeout")
-        and (idempotent or not reached)
+      local kind = failure.kind
+      local retry = not failure.final and attempt <= self.retries and (kind == "transport" or kind == "timeout")
+        and (idempotent or not failure.reached)
       if not retry then
         return errors.fail(kind, text.one_line(self._redact(message, secrets), 400),
-          { attempts = attempt, code = code })
+          { attempts = attempt, code = failure.code })
       end
       local wait = backoff(self, attempt)
       if self.debug then io.stderr:write(("ssf: %s, waiting %.2f s to retry\n"):format(kind, wait)) end
-      http.sleep(wait)
+      transport:sleep(wait)
     end
   end
 end
@@ -255,22 +258,26 @@ end
 -- an authorization_header being set) to scrub from anything the server
 -- echoes back.
 function Client:_send(method, path, query, body, secrets, extra_headers, anonymous)
-  self._remember(secrets)
+  if secrets then self._remember(secrets) end
   local url = self.org .. path .. encode_query(query)
   local provider = not anonymous and self._auth
+  local used -- the credential the last attempt carried, for provider:renew
   local function prepare()
     local headers = { "Accept: application/json" }
     if body then headers[#headers + 1] = "Content-Type: application/json" end
-    for _, h in ipairs(extra_headers or {}) do headers[#headers + 1] = h end
+    if extra_headers then
+      for _, h in ipairs(extra_headers) do headers[#headers + 1] = h end
+    end
     if provider then
       local ok, msg, info = provider:sign(headers, method, url)
       if not ok then return nil, msg, info end
+      used = msg
     end
     return headers, body
   end
   local status, rheaders, rbody, attempt = self:_exchange(method, url, prepare, secrets)
   -- One renewal for a 401: a new token, or the DPoP nonce asked for.
-  if status == 401 and provider and provider:renew(rheaders) then
+  if status == 401 and provider and provider:renew(rheaders, used) then
     status, rheaders, rbody, attempt = self:_exchange(method, url, prepare, secrets)
   end
   if not status then return nil, rheaders, rbody end

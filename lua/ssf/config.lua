@@ -244,10 +244,10 @@ local function read_yaml(path, into, from)
   return true
 end
 
-local function sdk_settings(getenv)
+local function sdk_settings(getenv, files)
   local into, from = {}, {}
   local home = getenv("HOME")
-  for _, path in ipairs { home and (home .. "/.okta/okta.yaml"), "okta.yaml" } do
+  for _, path in ipairs(files or { home and (home .. "/.okta/okta.yaml"), "okta.yaml" }) do
     local ok, msg, info = read_yaml(path, into, from)
     if not ok then return nil, msg, info end
   end
@@ -331,6 +331,24 @@ local function sdk_auth(sdk, from)
   end
   return fail(("%s: authorization mode '%s' is not supported (use Bearer, PrivateKey or RefreshToken)")
     :format(from.authorizationMode, sdk.authorizationMode))
+end
+
+--- The ssf.client options (org, auth and the SDK's transport settings)
+--- that the okta.yaml `files` (in order, later ones winning) and the
+--- OKTA_CLIENT_* variables `getenv` returns describe, the way ssf.client
+--- reads them when given no options; nil, message, info when they describe
+--- no usable client.
+function config.sdk_client_options(getenv, files)
+  local sdk, from, info = sdk_settings(getenv, files)
+  if not sdk then return nil, from, info end
+  local options, ok, msg = {}, nil, nil
+  ok, msg, info = sdk_options(sdk, from, {}, options)
+  if not ok then return nil, msg, info end
+  local a, where
+  a, where, info = sdk_auth(sdk, from)
+  if not a then return fail(where or "no credentials (a token, or a client id and a private key)") end
+  options.org, options.auth = sdk.orgUrl, a
+  return options
 end
 
 --- Validates opts (raising on misuse) and returns the resolved settings,

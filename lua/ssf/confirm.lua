@@ -7,6 +7,7 @@
 local errors = require "ssf.errors"
 local events = require "ssf.events"
 local jws = require "ssf.jws"
+local tasks = require "ssf.tasks"
 
 local http = require "ssf.http"
 
@@ -53,7 +54,7 @@ local function confirm_stream(self, stream_id, rx, opts)
       if wait >= deadline - http.now() then
         return errors.fail("timeout", ("the stream allows one verification per %d s; the last was too recent to wait for"):format(interval))
       end
-      http.sleep(wait)
+      tasks.sleep(wait)
     end
   end
 
@@ -66,7 +67,7 @@ local function confirm_stream(self, stream_id, rx, opts)
     -- end of a whole window.
     local wait = interval > 0 and interval or info.retry_after
     if wait and wait < deadline - http.now() then
-      http.sleep(wait)
+      tasks.sleep(wait)
       ok, msg, info = self:verify_stream(stream_id, state)
     end
   end

@@ -2,6 +2,7 @@
 -- contract; README.md for a tour.
 local Client = require "ssf.streams"
 local json = require "ssf.json"
+local tasks = require "ssf.tasks"
 
 local ssf = {
   _VERSION = "ssf " .. require "ssf.version",
@@ -15,7 +16,17 @@ local ssf = {
   array = json.array,
   json = { encode = json.encode, decode = json.decode, null = json.null, array = json.array },
   events = require "ssf.events",
-  set = require "ssf.set", -- loads libcrypto only when first used
+  -- ssf.set (and libcrypto under it) is compiled and loaded by the first
+  -- SET: a script that only makes API calls does not pay for it at start.
+  set = {
+    decode = function(...) return require("ssf.set").decode(...) end,
+    verify = function(...) return require("ssf.set").verify(...) end,
+  },
+  -- Concurrency on one thread (tasks.lua): client calls inside tasks share
+  -- one curl multi handle instead of blocking each other.
+  spawn = tasks.spawn,
+  all = tasks.all,
+  sleep = tasks.sleep,
   -- Desired state against the org's streams (pure; scripts/apply.lua).
   plan = function(desired, current) return require("ssf.plan").plan(desired, current) end,
   -- Delivery methods Okta accepts (push only).

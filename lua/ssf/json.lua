@@ -116,10 +116,20 @@ end
 -- inside, outside any string) to [EMPTY], and, with `numbers`, each
 -- integer of 16 or more digits (beyond a double's exact range) to a
 -- NUMBER string. Malformed text is left for cjson to reject.
+-- Whether s has "[" followed by only JSON white space and "]". A pattern
+-- search from every byte costs more than decoding the whole text, so the
+-- plain search finds each "[" and the pattern is tried there only.
+local function has_empty_array(s)
+  local j = s:find("[", 1, true)
+  while j do
+    if s:find("^%[[ \t\r\n]*%]", j) then return true end
+    j = s:find("[", j + 1, true)
+  end
+  return false
+end
+
 local function placehold_text(s, numbers)
-  -- A plain find first: most texts have no "[" at all, and the pattern
-  -- search tries a match at every byte.
-  if not numbers and (not s:find("[", 1, true) or not s:find("%[[ \t\r\n]*%]")) then return s end
+  if not numbers and not has_empty_array(s) then return s end
   local out, from, pos = {}, 1, 1
   local token = numbers and '["%[%-%d]' or '["%[]'
   while true do
@@ -184,7 +194,6 @@ end
 -- strings become numbers again; without, returns whether any number is
 -- big enough that cjson may have rounded it.
 local function mark_arrays(v, numbers)
-  if type(v) ~= "table" then return false end
   local big = false
   if v[1] ~= nil then
     setmetatable(v, array_mt)
@@ -193,14 +202,20 @@ local function mark_arrays(v, numbers)
       return false
     end
   end
+  -- Every decoded value passes here: one type test each, and a call only
+  -- for the tables (this walk is most of what a small answer costs).
   for k, x in pairs(v) do
-    if numbers then
-      local y = exact_value(x)
-      if y ~= x then v[k] = y end
-    elseif is_big(x) then
+    local t = type(x)
+    if t == "table" then
+      if mark_arrays(x, numbers) then big = true end
+    elseif numbers then
+      if t == "string" then
+        local y = exact_value(x)
+        if y ~= x then v[k] = y end
+      end
+    elseif t == "number" and (x >= EXACT_LIMIT or x <= -EXACT_LIMIT) then
       big = true
     end
-    if mark_arrays(x, numbers) then big = true end
   end
   return big
 end
@@ -218,11 +233,11 @@ function json.decode(s)
   if not ok then return nil, ("malformed JSON: invalid UTF-8 at byte %d"):format(bad) end
   local v, err = codec.decode(placehold_text(s))
   if v == nil and err then return nil, "malformed JSON: " .. err end
-  if mark_arrays(v) or is_big(v) then
+  if type(v) == "table" and mark_arrays(v) or is_big(v) then
     -- A number beyond 2^53 may be an integer cjson rounded: read the
     -- text again with long integers kept whole (rare, so done twice).
     v = exact_value(assert(codec.decode(placehold_text(s, true))))
-    mark_arrays(v, true)
+    if type(v) == "table" then mark_arrays(v, true) end
   end
   return v
 end

@@ -8,6 +8,7 @@
 local config = require "ssf.config"
 local errors = require "ssf.errors"
 local json = require "ssf.json"
+local tasks = require "ssf.tasks"
 local text = require "ssf.text"
 local httpd = require "ssf.httpd"
 
@@ -45,6 +46,9 @@ local MAX_REJECTED = 100
 -- One poll waits at most this long, so a long or absent timeout still
 -- goes through the C wait in bounded steps.
 local MAX_WAIT = 3600
+-- Inside a task the wait is polls without waiting, this far apart, with the
+-- other tasks running in between.
+local TASK_POLL = 0.005
 
 -- SETs handed out with ack = "manual" and not yet answered: set ->
 -- {rx =, id =, jti =}. They get set:ack() and set:nack() from Unanswered.
@@ -341,8 +345,9 @@ function Receiver:next(timeout)
       (type(timeout) == "number" and tostring(timeout) or type(timeout)))
   end
   local deadline = httpd.clock() + (timeout or math.huge)
+  local in_task = tasks.running()
   while true do
-    local req, why = self._srv:poll(math.min(MAX_WAIT, math.max(0, deadline - httpd.clock())))
+    local req, why = self._srv:poll(in_task and 0 or math.min(MAX_WAIT, math.max(0, deadline - httpd.clock())))
     if req then
       local set = self:_handle(req, manual)
       if set then return set end
@@ -352,6 +357,7 @@ function Receiver:next(timeout)
     -- Checked after a rejection too: a stream of bad SETs must not hold
     -- the caller past its deadline.
     if httpd.clock() >= deadline then return errors.fail("timeout", "timeout") end
+    if in_task and not req then tasks.sleep(TASK_POLL) end
   end
 end
 

@@ -129,9 +129,9 @@ end
 local function fetch_json(url, client, what, accept)
   local ok, err = check_url(url, what)
   if not ok then return nil, err end
-  local http = require "ssf.http"
-  local session <close> = http.session()
-  local status, _, body = session:perform {
+  -- Through the transport, so a fetch inside a task lets the others run.
+  local transport <close> = require("ssf.transport.curl").new()
+  local answer, failure = transport:perform {
     url = url,
     headers = { "Accept: " .. accept },
     timeout = client and math.min(client.timeout, FETCH.timeout) or FETCH.timeout,
@@ -141,9 +141,10 @@ local function fetch_json(url, client, what, accept)
     ca_file = client and client.ca_file, proxy = client and client.proxy,
     user_agent = client and client.user_agent,
   }
-  if not status then -- then body is perform's message
-    return nil, ("cannot fetch the %s from %s: %s"):format(what, url, errors.redact(body)), true
+  if not answer then
+    return nil, ("cannot fetch the %s from %s: %s"):format(what, url, errors.redact(failure)), true
   end
+  local status, body = answer.status, answer.body
   if status ~= 200 then
     return nil, ("the %s endpoint %s answered HTTP %d"):format(what, url, status),
       status == 408 or status == 429 or status >= 500

@@ -146,7 +146,7 @@ function Client:verify_stream(stream_id, state)
     local status = not ok and info and info.status
     if ok or (status ~= 503 and status ~= 504) or attempt > self.retries then return ok, msg, info end
     local after = tonumber(info.headers and info.headers["retry-after"])
-    require("ssf.http").sleep(math.min(self.max_backoff, after or 0.5 * attempt))
+    require("ssf.tasks").sleep(math.min(self.max_backoff, after or 0.5 * attempt)) -- cooperative in a task
     attempt = attempt + 1
   end
 end

@@ -14,7 +14,10 @@
 //   GET  /__fake/deliveries  every verification SET push attempted
 //   GET  /__fake/streams     stored streams including client_id, status and authorization_header
 //   POST /__fake/tokens      {token, client_id, scopes:[...]}  a fixed Bearer token
-//   POST /__fake/config      {rate_limit, min_verification_interval, drop_deliveries, wrong_state}
+//   POST /__fake/config      {rate_limit, min_verification_interval, drop_deliveries, wrong_state,
+//                            latency_ms (added before every API answer, for concurrency tests)}
+//   GET  /__fake/in_flight   {now, peak}: API requests being answered, and the most at once
+//                            since the last reset
 //   POST /__fake/status      {stream_id, status: "enabled"|"disabled"}
 //   POST /__fake/faults      {faults:[{match?:{method?,path?}, status?, headers?, body?,
 //                                       delay_ms?, action?: "reset"|"truncate"|"hang"}]}
@@ -171,6 +174,9 @@ let authServer; // likewise
 let faults = [];
 let requestLog = [];
 let requestCounter = 0;
+let latencyMs = 0;
+let inFlight = 0;
+let peakInFlight = 0;
 
 function resetAll() {
   transmitter.reset();
@@ -178,6 +184,8 @@ function resetAll() {
   rateLimiter.reset();
   faults = [];
   requestLog = [];
+  latencyMs = 0;
+  peakInFlight = inFlight;
 }
 
 // ---------------------------------------------------------------- responses
@@ -276,9 +284,13 @@ async function handleApi(req, res, url) {
   };
   if (requestLog.length >= MAX_LOG_ENTRIES) requestLog.shift();
   requestLog.push(entry);
+  inFlight++;
+  peakInFlight = Math.max(peakInFlight, inFlight);
   res.on('close', () => {
+    inFlight--;
     if (res.headersSent) entry.status = res.statusCode;
   });
+  if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
 
   const credential = parseAuthorization(req.headers.authorization);
   // Fixed test tokens are plain Bearer tokens; anything else must have been issued.
@@ -375,6 +387,7 @@ const CONTROL = {
   },
   'GET /__fake/requests': () => requestLog,
   'GET /__fake/deliveries': () => transmitter.deliveries,
+  'GET /__fake/in_flight': () => ({ now: inFlight, peak: peakInFlight }),
   'GET /__fake/streams': () => transmitter.dumpStreams(),
   'GET /__fake/token_requests': () => authServer.tokenLog,
   'POST /__fake/clients': async (body) => {
@@ -395,7 +408,13 @@ const CONTROL = {
     return { token, client_id: clientId, scopes };
   },
   'POST /__fake/config': (body) => {
-    checkKeys(body, ['rate_limit', 'min_verification_interval', 'drop_deliveries', 'wrong_state']);
+    checkKeys(body, ['rate_limit', 'min_verification_interval', 'drop_deliveries', 'wrong_state', 'latency_ms']);
+    if (body.latency_ms !== undefined) {
+      if (!(Number.isInteger(body.latency_ms) && body.latency_ms >= 0 && body.latency_ms <= MAX_DELAY_MS)) {
+        throw new ControlError(`latency_ms must be an integer from 0 to ${MAX_DELAY_MS}`);
+      }
+      latencyMs = body.latency_ms;
+    }
     const { rate_limit: limit, min_verification_interval: interval } = body;
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
       throw new ControlError('rate_limit must be an integer >= 0');
@@ -416,6 +435,7 @@ const CONTROL = {
     const current = transmitter.config.min_verification_interval;
     return {
       rate_limit: rateLimiter.limit,
+      latency_ms: latencyMs,
       ...transmitter.config,
       min_verification_interval: current === undefined ? 'per-client default' : current,
     };

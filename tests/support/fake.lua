@@ -81,6 +81,8 @@ function Fake:requests() return self:call("GET", "requests") end
 function Fake:deliveries() return self:call("GET", "deliveries") end
 function Fake:config(t) self:call("POST", "config", t) end
 function Fake:faults(list) self:call("POST", "faults", { faults = list }) end
+--- {now=, peak=}: API requests being answered, and the most at once.
+function Fake:in_flight() return self:call("GET", "in_flight") end
 
 --- A client of the fake with the given token (default: read and manage).
 function Fake:client(token, opts)
