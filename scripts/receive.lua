@@ -105,6 +105,9 @@ while not count or received < count do
     if ok then ok, err = io.stdout:flush() end
     if not ok then
       set:nack()
+      -- Closed here, not by os.exit: close lets the 503 reach the
+      -- transmitter before the process ends.
+      rx:close()
       cli.fail("cannot write to stdout (" .. tostring(err) .. "); the SET was answered 503 and will come again")
     end
     if set:ack() then

@@ -20,9 +20,10 @@
  *                             (unknown or expired id)
  *   server:stats()         -> {[400]=n, [401]=n, [404]=n, [405]=n,
  *                              [413]=n, [501]=n, [503]=n, waiting=n,
- *                              connections=n, refused=n, dropped=n}:
- *                              answers made in C, requests waiting for
- *                              Lua, connections open, refused (limits)
+ *                              connections=n, buffered=n, refused=n,
+ *                              dropped=n}: answers made in C, requests
+ *                              waiting for Lua, connections open, body
+ *                              bytes held, connections refused (limits)
  *                              and cut (late headers, idle, body limits)
  *   server:close()         (also __close and __gc; idempotent)
  *   httpd.clock()          -> seconds on a monotonic clock
@@ -223,7 +224,7 @@ static int server_stats(lua_State *L)
 	static const unsigned codes[RX_N_STATS] = RX_STAT_CODES;
 	rx_stats st;
 	rx_get_stats(b->s, &st);
-	lua_createtable(L, 0, RX_N_STATS + 4);
+	lua_createtable(L, 0, RX_N_STATS + 5);
 	for (size_t i = 0; i < RX_N_STATS; i++) {
 		lua_pushinteger(L, (lua_Integer)st.by_status[i]);
 		lua_rawseti(L, -2, codes[i]);
@@ -232,6 +233,8 @@ static int server_stats(lua_State *L)
 	lua_setfield(L, -2, "waiting");
 	lua_pushinteger(L, (lua_Integer)st.connections);
 	lua_setfield(L, -2, "connections");
+	lua_pushinteger(L, (lua_Integer)st.buffered);
+	lua_setfield(L, -2, "buffered");
 	lua_pushinteger(L, (lua_Integer)st.refused);
 	lua_setfield(L, -2, "refused");
 	lua_pushinteger(L, (lua_Integer)st.dropped);

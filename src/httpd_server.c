@@ -3,45 +3,35 @@
  * be refused for without Lua is decided here, on libmicrohttpd's thread; a
  * request that passes is parked (its connection suspended) until the Lua
  * thread takes it with rx_take and answers it with rx_answer.
+ * The waiting list and the reaper are in httpd_queue.c, the connection
+ * limits and header deadline in httpd_guard.c, the framing checks in
+ * httpd_framing.c.
  *
  * Threads: libmicrohttpd's polling thread and our own reaper thread (which
  * answers 503 to requests left unanswered for answer_timeout seconds) never
  * run Lua. They share only the C data under server.lock, and no
  * libmicrohttpd function is called with that lock held, so its locks and
  * ours can never be taken in opposite orders.
- *
- * A parked request belongs to whoever moves it out of the waiting list
- * (rx_answer, the reaper or rx_stop, each under the lock): that one stores
- * the answer and resumes the connection, and libmicrohttpd then calls the
- * access handler again, which sends the stored answer.
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "httpd_server.h"
+#include "httpd_internal.h"
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <netdb.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-
-#include <microhttpd.h>
 
 #include "rxcheck.h"
-#include "sigint.h"
 
 #define SET_MEDIA_TYPE "application/secevent+jwt"
-/* rx_take wakes at least this often to notice Ctrl-C. */
-#define SLICE 0.1
 /* How long rx_stop waits for answers already given to reach their clients. */
 #define CLOSE_GRACE 1.0
 #define RETRY_AFTER "5"
@@ -64,121 +54,14 @@ static const char BODY_503_BUFFERED[] = "{\"description\":\"too many request bod
 					"again later\"}";
 static const char BODY_503_FULL[] = "{\"description\":\"too many requests waiting, try again "
 				    "later\"}";
-static const char BODY_503_LATE[] = "{\"description\":\"the receiver did not answer in time\"}";
 static const char BODY_503_CLOSING[] = "{\"description\":\"the receiver is shutting down\"}";
 
-static const unsigned STAT_CODES[RX_N_STATS] = RX_STAT_CODES;
-
-enum rq_state {
-	RQ_NEW,      /* request line read, headers not yet checked */
-	RQ_READING,  /* headers passed, body arriving (libmicrohttpd's thread only) */
-	RQ_QUEUED,   /* body complete, connection suspended, waiting for rx_take */
-	RQ_TAKEN,    /* handed out by rx_take, waiting for rx_answer */
-	RQ_ANSWERED, /* answer stored, connection resumed */
-};
-
-typedef struct request {
-	struct request *next; /* in server.waiting while QUEUED or TAKEN */
-	struct MHD_Connection *conn;
-	enum rq_state state;
-	int64_t id;
-	double deadline;
-	char *uri; /* the raw request target */
-	const char *uri_at; /* where libmicrohttpd held it (see hides_bytes) */
-	size_t reserved; /* bytes counted in server.buffered for this body */
-	rx_taken out; /* what rx_take hands over (id and remote set there) */
-	unsigned status;
-	char *answer; /* NULL for no body */
-	size_t answer_len;
-	int answer_static;   /* answer points to a static body */
-	char *answer_headers; /* packed "name\0value\0..." */
-	size_t answer_n_headers;
-} request;
-
-/* An open connection, from libmicrohttpd's "started" to its "closed"
- * notification: for the connection limits and the header deadline. */
-typedef struct conn_rec {
-	struct conn_rec *prev, *next;
-	struct sockaddr_storage addr; /* the client's address, port zeroed */
-	int fd;
-	double header_deadline; /* 0 while no request's headers are awaited */
-} conn_rec;
-
-struct rx_server {
-	/* Settings: written before the threads start, read-only after. */
-	int generic;
-	char *path, *authorization, *www_authenticate;
-	size_t authorization_len, max_body, max_pending, max_buffered;
-	unsigned max_connections, per_ip_limit;
-	double answer_timeout, header_timeout;
-	int port;
-
-	struct MHD_Daemon *daemon;
-	pthread_t reaper;
-	int have_sync, have_reaper;
-
-	/* Everything below is guarded by lock. */
-	pthread_mutex_t lock;
-	pthread_cond_t arrived; /* a request was queued: rx_take waits for it */
-	pthread_cond_t changed; /* a deadline or closing for the reaper; live
-				   reaching 0 for rx_stop */
-	int closing;
-	request *waiting, *waiting_tail; /* QUEUED and TAKEN, oldest first */
-	size_t n_waiting;
-	size_t live; /* requests libmicrohttpd has not yet completed */
-	int64_t next_id;
-	unsigned long stats[RX_N_STATS];
-	conn_rec *conns; /* every open connection */
-	size_t n_conns;
-	size_t buffered; /* bytes reserved by request bodies held in C */
-	unsigned long refused, dropped;
-	char log[256]; /* libmicrohttpd's last message: says why a start failed */
-};
-
-double rx_clock(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Waits on cond until the monotonic time `until` (the conds use that clock). */
-static void wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, double until)
-{
-	struct timespec ts;
-	ts.tv_sec = (time_t)until;
-	ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(cond, lock, &ts);
-}
-
-/* With the lock held. */
-static void count_answer(rx_server *s, unsigned status)
-{
-	for (size_t i = 0; i < RX_N_STATS; i++)
-		if (STAT_CODES[i] == status)
-			s->stats[i]++;
-}
 
 static void count(rx_server *s, unsigned status)
 {
 	pthread_mutex_lock(&s->lock);
-	count_answer(s, status);
+	rx_count_answer(s, status);
 	pthread_mutex_unlock(&s->lock);
-}
-
-void rx_taken_free(rx_taken *t)
-{
-	ssf_buf_free(&t->body);
-	free(t->content_type);
-	free(t->method);
-	free(t->path);
-	free(t->query);
-	free(t->headers);
-	memset(t, 0, sizeof *t);
 }
 
 static void free_request(request *r)
@@ -189,120 +72,6 @@ static void free_request(request *r)
 		free(r->answer);
 	free(r->answer_headers);
 	free(r);
-}
-
-/* ------------------------------------------------------------------ the waiting list */
-
-static void unlink_waiting(rx_server *s, request *r)
-{
-	request **p = &s->waiting, *prev = NULL;
-	while (*p != r) {
-		prev = *p;
-		p = &(*p)->next;
-	}
-	*p = r->next;
-	if (s->waiting_tail == r)
-		s->waiting_tail = prev;
-	r->next = NULL;
-	s->n_waiting--;
-}
-
-/* Takes r out of the waiting list with its answer stored. With the lock
- * held; the caller must then resume r->conn, without the lock. */
-static struct MHD_Connection *settle(rx_server *s, request *r, unsigned status, char *answer,
-				     size_t len, int is_static, char *headers, size_t n_headers)
-{
-	unlink_waiting(s, r);
-	r->state = RQ_ANSWERED;
-	r->status = status;
-	r->answer = answer;
-	r->answer_len = len;
-	r->answer_static = is_static;
-	r->answer_headers = headers;
-	r->answer_n_headers = n_headers;
-	return r->conn;
-}
-
-/* Answers 503 to up to `cap` waiting requests whose deadline is before
- * `now` and stores their connections in conns. With the lock held. Returns
- * how many; *next gets the earliest deadline left (0 if none). */
-static size_t expire(rx_server *s, double now, const char *body, struct MHD_Connection **conns,
-		     size_t cap, double *next)
-{
-	size_t n = 0;
-	*next = 0;
-	request *r = s->waiting;
-	while (r != NULL) {
-		request *following = r->next;
-		if (r->deadline > now) {
-			if (*next == 0 || r->deadline < *next)
-				*next = r->deadline;
-		} else if (n < cap) {
-			count_answer(s, 503);
-			conns[n++] = settle(s, r, 503, (char *)body, strlen(body), 1, NULL, 0);
-		}
-		r = following;
-	}
-	return n;
-}
-
-static void resume_all(struct MHD_Connection **conns, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		MHD_resume_connection(conns[i]);
-}
-
-/* Cuts the connections whose headers are overdue, with the lock held.
- * shutdown, not close: libmicrohttpd sees the stream end and closes the
- * connection itself. The descriptor is still open, as a record leaves the
- * list (on libmicrohttpd's "closed") before the descriptor is closed.
- * Returns the earliest header deadline left (0 if none). */
-static double cut_late(rx_server *s, double now)
-{
-	double next = 0;
-	for (conn_rec *c = s->conns; c != NULL; c = c->next) {
-		if (c->header_deadline == 0)
-			continue;
-		if (c->header_deadline <= now) {
-			shutdown(c->fd, SHUT_RDWR);
-			c->header_deadline = 0;
-			s->dropped++;
-		} else if (next == 0 || c->header_deadline < next) {
-			next = c->header_deadline;
-		}
-	}
-	return next;
-}
-
-#define BATCH 16
-
-/* The reaper thread: answers 503 to requests Lua has not answered by their
- * deadline, so a client never waits on a script that stopped polling, and
- * cuts connections whose headers do not come in time, so that slow
- * clients cannot hold every connection. */
-static void *reaper_main(void *arg)
-{
-	rx_server *s = arg;
-	struct MHD_Connection *conns[BATCH];
-	pthread_mutex_lock(&s->lock);
-	while (!s->closing) {
-		double next, now = rx_clock();
-		size_t n = expire(s, now, BODY_503_LATE, conns, BATCH, &next);
-		double late = cut_late(s, now);
-		if (late != 0 && (next == 0 || late < next))
-			next = late;
-		if (n > 0) {
-			pthread_mutex_unlock(&s->lock);
-			resume_all(conns, n);
-			pthread_mutex_lock(&s->lock);
-		} else if (next == 0) {
-			pthread_cond_wait(&s->changed, &s->lock);
-		} else {
-			wait_until(&s->changed, &s->lock, next);
-		}
-	}
-	pthread_mutex_unlock(&s->lock);
-	return NULL;
 }
 
 /* ------------------------------------------------------------------ libmicrohttpd's thread */
@@ -446,108 +215,27 @@ static enum MHD_Result check_set_request(rx_server *s, struct MHD_Connection *co
 	return MHD_YES;
 }
 
-static conn_rec *conn_of(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci ? ci->socket_context : NULL;
-}
-
-/* A NUL inside the request line or a header line is invisible through
- * libmicrohttpd's API: it parses lines as C strings, so "Bearer s3cret\0x"
- * reads as "Bearer s3cret". What gives the NUL away is where the strings
- * lie. libmicrohttpd 0.9 keeps the request line and the header lines in
- * place in its read buffer, one after the other, with each CR LF
- * overwritten by two NULs, and hands out pointers into it; so each line's
- * text must end exactly two bytes before the next line begins. Anything
- * else (hidden bytes after a NUL, or a bare LF, which RFC 9112 allows a
- * server to refuse) makes the request refused. A libmicrohttpd that copied
- * the strings would have every request refused here: loudly, in the specs. */
-typedef struct layout {
-	ssf_framing f;
-	const char *line_end; /* where the next header line must begin */
-	const char *last_value;
-	size_t last_len;
-} layout;
-
-static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const char *key,
-				     size_t key_size, const char *value, size_t value_size)
-{
-	(void)kind;
-	layout *l = cls;
-	ssf_framing_field(&l->f, key, key_size, value, value_size);
-	if (l->line_end != NULL && key != l->line_end)
-		l->f.status = l->f.status ? l->f.status : 400;
-	l->line_end = value + value_size + 2;
-	l->last_value = value;
-	l->last_len = value_size;
-	return MHD_YES;
-}
-
-/* See layout above. The request line begins at method and the target
- * follows it after one space; the header section ends after the last
- * header line's CR LF and the empty line's. */
-static int hides_bytes(const request *r, struct MHD_Connection *conn, const char *method,
-		       const char *version, const layout *l)
-{
-	if (r->uri_at == NULL || method + strlen(method) + 1 != r->uri_at ||
-	    r->uri_at + strlen(r->uri) + 1 != version)
-		return 1;
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	const char *end = l->last_value ? l->last_value + l->last_len + 4
-					: version + strlen(version) + 4;
-	return ci == NULL || (size_t)(end - method) != ci->header_size;
-}
-
-/* What any HTTP server must refuse: framing that two parsers could read
- * differently (see rxcheck.h). */
-static enum MHD_Result check_framing(rx_server *s, request *r, struct MHD_Connection *conn,
-				     const char *method, const char *version, int *refused)
-{
-	layout l;
-	memset(&l, 0, sizeof l);
-	if (version[0] == '\0') {
-		l.f.status = 400;
-		l.f.why = "the request line has no HTTP version";
-	} else {
-		/* The first header line begins after the version's CR LF. */
-		l.line_end = version + strlen(version) + 2;
-		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_field, &l);
-	}
-	ssf_framing f = l.f;
-	if (f.status == 0 && hides_bytes(r, conn, method, version, &l))
-		f.status = 400;
-	if (f.status != 0 && f.why == NULL)
-		f.why = "a NUL byte or a bare LF in the request line or headers";
-	if (f.status == 0 && r->uri && ssf_target_has_nul(r->uri, strlen(r->uri))) {
-		f.status = 400;
-		f.why = "the request target holds a NUL byte";
-	}
-	*refused = ssf_framing_end(&f, version) != 0;
-	if (!*refused)
-		return MHD_YES;
-	char body[200];
-	snprintf(body, sizeof body, "{\"err\":\"invalid_request\",\"description\":\"%s\"}", f.why);
-	return refuse(s, conn, f.status, body, NULL, NULL);
-}
-
 /* The first call for a request: everything decided from the headers. */
 static enum MHD_Result on_headers(rx_server *s, request *r, struct MHD_Connection *conn,
 				  const char *url, const char *method, const char *version)
 {
-	conn_rec *c = conn_of(conn);
+	conn_rec *c = rx_conn_of(conn);
 	if (c != NULL) {
 		pthread_mutex_lock(&s->lock);
 		c->header_deadline = 0;
 		pthread_mutex_unlock(&s->lock);
 	}
-	int refused;
-	enum MHD_Result rc = check_framing(s, r, conn, method, version, &refused);
-	if (refused)
-		return rc;
+	const char *why;
+	unsigned status = rx_check_framing(r, conn, method, version, &why);
+	if (status != 0) {
+		char body[200];
+		snprintf(body, sizeof body, "{\"err\":\"invalid_request\",\"description\":\"%s\"}",
+			 why);
+		return refuse(s, conn, status, body, NULL, NULL);
+	}
 	if (!s->generic) {
-		rc = check_set_request(s, conn, url, method, &refused);
+		int refused;
+		enum MHD_Result rc = check_set_request(s, conn, url, method, &refused);
 		if (refused)
 			return rc;
 	}
@@ -596,7 +284,7 @@ static enum MHD_Result on_body(rx_server *s, request *r, const char *data, size_
 		pthread_mutex_lock(&s->lock);
 		int full = s->buffered + (need - r->reserved) > s->max_buffered;
 		if (full) {
-			count_answer(s, 503);
+			rx_count_answer(s, 503);
 			s->dropped++;
 		} else {
 			s->buffered += need - r->reserved;
@@ -610,7 +298,7 @@ static enum MHD_Result on_body(rx_server *s, request *r, const char *data, size_
 	if (rc == SSF_BUF_OK)
 		return MHD_YES;
 	pthread_mutex_lock(&s->lock);
-	count_answer(s, rc == SSF_BUF_TOO_BIG ? 413 : 503);
+	rx_count_answer(s, rc == SSF_BUF_TOO_BIG ? 413 : 503);
 	s->dropped++;
 	pthread_mutex_unlock(&s->lock);
 	return MHD_NO;
@@ -626,7 +314,7 @@ static enum MHD_Result on_complete(rx_server *s, request *r)
 	int refused = 0;
 	pthread_mutex_lock(&s->lock);
 	if (s->closing || s->n_waiting >= s->max_pending) {
-		count_answer(s, 503);
+		rx_count_answer(s, 503);
 		r->state = RQ_ANSWERED;
 		r->status = 503;
 		r->answer = (char *)(s->closing ? BODY_503_CLOSING : BODY_503_FULL);
@@ -696,7 +384,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	rx_server *s = cls;
 	request *r = *con_cls;
 	*con_cls = NULL;
-	conn_rec *c = conn_of(conn);
+	conn_rec *c = rx_conn_of(conn);
 	pthread_mutex_lock(&s->lock);
 	/* Never still waiting: a suspended connection is only completed by
 	 * MHD_stop_daemon, and rx_stop resumes every one before that. */
@@ -716,180 +404,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free_request(r);
 }
 
-static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return 0;
-	if (a->ss_family == AF_INET)
-		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
-			      &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-}
-
-static void copy_address(struct sockaddr_storage *to, const struct sockaddr *from, socklen_t len)
-{
-	memset(to, 0, sizeof *to);
-	if (len > sizeof *to)
-		len = sizeof *to;
-	memcpy(to, from, len);
-}
-
-/* Before libmicrohttpd takes a new connection: the connection limits,
- * applied here (not by libmicrohttpd) so that refusals are counted. This
- * and on_connection run on libmicrohttpd's one thread, so no connection
- * starts between a check and its record. */
-static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
-{
-	rx_server *s = cls;
-	struct sockaddr_storage from;
-	copy_address(&from, addr, len);
-	pthread_mutex_lock(&s->lock);
-	size_t same = 0;
-	for (conn_rec *c = s->conns; c != NULL; c = c->next)
-		same += (size_t)same_host(&c->addr, &from);
-	int ok = s->n_conns < s->max_connections && same < s->per_ip_limit;
-	if (!ok)
-		s->refused++;
-	pthread_mutex_unlock(&s->lock);
-	return ok ? MHD_YES : MHD_NO;
-}
-
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-			  enum MHD_ConnectionNotificationCode code)
-{
-	rx_server *s = cls;
-	conn_rec *c = *socket_context;
-	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		if (c == NULL)
-			return;
-		pthread_mutex_lock(&s->lock);
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			s->conns = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		s->n_conns--;
-		pthread_mutex_unlock(&s->lock);
-		free(c);
-		*socket_context = NULL;
-		return;
-	}
-	const union MHD_ConnectionInfo *fd =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	const union MHD_ConnectionInfo *ca =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	/* Without a record the connection is served but not limited: there
-	 * is no way to refuse it from here. */
-	if (fd == NULL || ca == NULL || (c = calloc(1, sizeof *c)) == NULL)
-		return;
-	c->fd = fd->connect_fd;
-	copy_address(&c->addr, ca->client_addr,
-		     ca->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							    : sizeof(struct sockaddr_in));
-	pthread_mutex_lock(&s->lock);
-	c->header_deadline = rx_clock() + s->header_timeout;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->n_conns++;
-	pthread_cond_signal(&s->changed);
-	pthread_mutex_unlock(&s->lock);
-	*socket_context = c;
-}
-
 __attribute__((format(printf, 2, 0))) static void on_log(void *cls, const char *fmt, va_list ap)
 {
 	rx_server *s = cls;
 	pthread_mutex_lock(&s->lock);
 	vsnprintf(s->log, sizeof s->log, fmt, ap);
 	s->log[strcspn(s->log, "\n")] = '\0';
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* ------------------------------------------------------------------ the Lua thread's side */
-
-/* With the lock held: the oldest request not yet handed out. */
-static request *first_queued(rx_server *s)
-{
-	request *r = s->waiting;
-	while (r != NULL && r->state != RQ_QUEUED)
-		r = r->next;
-	return r;
-}
-
-int rx_take(rx_server *s, double timeout, rx_taken *out)
-{
-	double deadline = rx_clock() + timeout;
-	int got = 0;
-	ssf_sigint sig;
-	ssf_sigint_begin(&sig);
-	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		request *r = first_queued(s);
-		if (r != NULL) {
-			/* The request's data moves to the caller, so that the
-			 * reaper may answer and free the request meanwhile. */
-			r->state = RQ_TAKEN;
-			s->buffered -= r->reserved;
-			r->reserved = 0;
-			*out = r->out;
-			out->id = r->id;
-			memset(&r->out, 0, sizeof r->out);
-			got = 1;
-			break;
-		}
-		double now = rx_clock();
-		if (now >= deadline || ssf_sigint_pending())
-			break;
-		wait_until(&s->arrived, &s->lock, now + SLICE < deadline ? now + SLICE : deadline);
-	}
-	pthread_mutex_unlock(&s->lock);
-	/* A request taken just as Ctrl-C came is still returned: the host
-	 * stops the script at its next instruction anyway, and close (or the
-	 * reaper) answers the request. */
-	if (ssf_sigint_end(&sig) && !got)
-		return RX_INTERRUPTED;
-	return got ? RX_GOT : RX_TIMEOUT;
-}
-
-/* With the lock held: a request rx_take handed out, by id. */
-static request *find_taken(rx_server *s, int64_t id)
-{
-	request *r = s->waiting;
-	while (r != NULL && !(r->state == RQ_TAKEN && r->id == id))
-		r = r->next;
-	return r;
-}
-
-int rx_answer(rx_server *s, int64_t id, unsigned status, char *body, size_t len, char *headers,
-	      size_t n_headers)
-{
-	struct MHD_Connection *conn = NULL;
-	pthread_mutex_lock(&s->lock);
-	request *r = find_taken(s, id);
-	if (r != NULL)
-		conn = settle(s, r, status, body, len, 0, headers, n_headers);
-	pthread_mutex_unlock(&s->lock);
-	if (conn == NULL) {
-		free(body);
-		free(headers);
-		return 0;
-	}
-	MHD_resume_connection(conn);
-	return 1;
-}
-
-void rx_get_stats(rx_server *s, rx_stats *out)
-{
-	pthread_mutex_lock(&s->lock);
-	memcpy(out->by_status, s->stats, sizeof out->by_status);
-	out->waiting = s->n_waiting;
-	out->connections = s->n_conns;
-	out->refused = s->refused;
-	out->dropped = s->dropped;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -917,15 +437,15 @@ void rx_stop(rx_server *s)
 		pthread_mutex_lock(&s->lock);
 		s->closing = 1;
 		/* An infinite "now" makes every deadline due. */
-		while ((n = expire(s, HUGE_VAL, BODY_503_CLOSING, conns, BATCH, &next)) > 0) {
+		while ((n = rx_expire(s, HUGE_VAL, BODY_503_CLOSING, conns, BATCH, &next)) > 0) {
 			pthread_mutex_unlock(&s->lock);
-			resume_all(conns, n);
+			rx_resume_all(conns, n);
 			pthread_mutex_lock(&s->lock);
 		}
 		/* Give the answers a moment to reach their clients; a client
 		 * that is slow to read them is cut off. */
 		while (s->live > 0 && rx_clock() < until)
-			wait_until(&s->changed, &s->lock, until);
+			rx_wait_until(&s->changed, &s->lock, until);
 		pthread_mutex_unlock(&s->lock);
 		MHD_stop_daemon(s->daemon);
 		s->daemon = NULL;
@@ -969,7 +489,7 @@ static const char *start_threads(rx_server *s, const rx_options *o)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	const char *err = NULL;
-	if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+	if (pthread_create(&s->reaper, NULL, rx_reaper_main, s) != 0) {
 		err = "cannot start a thread";
 	} else {
 		s->have_reaper = 1;
@@ -982,12 +502,12 @@ static const char *start_threads(rx_server *s, const rx_options *o)
 		if (o->v6)
 			flags |= o->any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
 		s->daemon = MHD_start_daemon(
-			flags, (uint16_t)s->port, on_accept, s, on_request, s,
+			flags, (uint16_t)s->port, rx_on_accept, s, on_request, s,
 			MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
 			MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&o->addr,
 			MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 			MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-			MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+			MHD_OPTION_NOTIFY_CONNECTION, rx_on_connection, s,
 			MHD_OPTION_CONNECTION_LIMIT, o->max_connections + MHD_LIMIT_MARGIN,
 			MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout,
 			MHD_OPTION_END);

@@ -81,6 +81,7 @@ typedef struct rx_stats {
 	unsigned long by_status[RX_N_STATS];
 	size_t waiting;
 	size_t connections;     /* open now */
+	size_t buffered;        /* bytes reserved by request bodies held in C */
 	unsigned long refused;  /* connections refused (max_connections, per_ip_limit) */
 	unsigned long dropped;  /* connections cut: headers late, idle, a body over
 				   its limit */

@@ -67,8 +67,10 @@ local function parse_listen(s)
   return host, port
 end
 
---- ssf.receiver{listen=, path=, authorization=, verify=, verifier=,
---- max_body=, max_pending=}: see API.md. Returns nil, message, info
+--- ssf.receiver{listen=, path=, authorization=, verify=, verifier=, and
+--- the limits of ssf.httpd (max_body=, max_pending=, max_buffered=,
+--- answer_timeout=, header_timeout=, idle_timeout=, max_connections=,
+--- per_ip_limit=)}: see API.md and README.md. Returns nil, message, info
 --- (kind "config") when it cannot listen; raises on misuse.
 local function new(opts)
   if type(opts) ~= "table" then misuse("receiver", "table expected, got " .. type(opts)) end
@@ -81,6 +83,19 @@ local function new(opts)
   end
   if not opts.verify and not opts.verifier then
     misuse("receiver", "verify (options for ssf.set.verify) or verifier (a function) is required")
+  end
+  local verify = opts.verifier
+  if not verify then
+    local set = require "ssf.set"
+    -- A SET refused for its age alone is lost for good (transmitters do
+    -- not resend after a 400), and after an outage the whole backlog is
+    -- old: unless max_age is given, age is not a reason to refuse, and
+    -- rx:next flags the SET late instead.
+    local verify_opts = { max_age = math.huge }
+    for k, v in pairs(opts.verify) do verify_opts[k] = v end
+    local ok, msg = set.check(verify_opts)
+    if not ok then misuse("receiver", "option 'verify': " .. msg) end
+    verify = function(jwt) return set.verify(jwt, verify_opts) end
   end
 
   local host, port = parse_listen(opts.listen or DEFAULT_LISTEN)
@@ -113,22 +128,6 @@ local function new(opts)
 
   local bound = srv:port()
   local url_host = host:find(":", 1, true) and "[" .. host .. "]" or host
-  local verify = opts.verifier
-  if not verify then
-    local set = require "ssf.set"
-    -- A SET refused for its age alone is lost for good (transmitters do
-    -- not resend after a 400), and after an outage the whole backlog is
-    -- old: unless max_age is given, age is not a reason to refuse, and
-    -- rx:next flags the SET late instead.
-    local verify_opts = { max_age = math.huge }
-    for k, v in pairs(opts.verify) do verify_opts[k] = v end
-    local ok, msg = set.check(verify_opts)
-    if not ok then
-      srv:close()
-      misuse("receiver", "option 'verify': " .. msg)
-    end
-    verify = function(jwt) return set.verify(jwt, verify_opts) end
-  end
   return setmetatable({
     host = host,
     port = bound,
@@ -296,7 +295,8 @@ end
 
 --- Counts for diagnostics: the requests answered before any Lua saw them,
 --- by status ([401] = n, ...), `waiting` (SETs not yet answered),
---- `connections` (open now), `refused` (connections refused by
+--- `connections` (open now), `buffered` (request body bytes held in C),
+--- `refused` (connections refused by
 --- max_connections or per_ip_limit) and `dropped` (connections cut: headers
 --- not in by header_timeout, idle past idle_timeout, a body over its limit).
 function Receiver:stats()

@@ -129,8 +129,8 @@ describe("the receiver under attack", function()
       :format(env.q(set_request({}, ""):gsub("Content%-Length: 0", "Content-Length: 1000") .. ("x"):rep(10)),
               HOSTILE, rx.port, env.q(held)))
     local t0 = clock()
-    while rx:stats().connections == 0 and clock() - t0 < 10 do http.sleep(0.02) end
-    http.sleep(0.3)
+    while rx:stats().buffered < 1000 and clock() - t0 < 10 do http.sleep(0.02) end
+    assert.are.equal(1000, rx:stats().buffered, "the upload's declared length is not reserved")
     local out, closed = raw(rx.port, set_request({}, ("y"):rep(900)))
     assert.matches("^HTTP/1%.1 503 ", out)
     assert.matches("\r\nRetry%-After: %d+\r\n", out)

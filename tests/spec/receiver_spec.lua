@@ -168,9 +168,11 @@ describe("ssf.receiver", function()
     status = curl(url, { body = ("x"):rep(200000), extra = "-H 'Transfer-Encoding: chunked'" })
     assert.are.equal(0, status)
 
-    -- The dropped connection is the chunked upload cut at max_body.
+    -- The dropped connection is the chunked upload cut at max_body. The
+    -- server notices the last close in its own time.
+    assert.is_true(eventually(function() return rx:stats().connections == 0 end))
     assert.are.same({ [400] = 2, [401] = 5, [404] = 1, [405] = 1, [413] = 2, [501] = 0, [503] = 0,
-                      waiting = 0, connections = 0, refused = 0, dropped = 1 }, rx:stats())
+                      waiting = 0, connections = 0, buffered = 0, refused = 0, dropped = 1 }, rx:stats())
     local set, msg, info = rx:next(0)
     assert.is_nil(set)
     assert.are.equal("timeout", msg)
@@ -569,7 +571,7 @@ describe("ssf.receiver with the fake transmitter", function()
     local d
     assert.is_true(eventually(function()
       d = f:deliveries()[1]
-      return d ~= nil
+      return d ~= nil and (type(d.status) == "number" or type(d.error) == "string")
     end))
     return d
   end
@@ -620,7 +622,7 @@ describe("ssf.receiver with the fake transmitter", function()
     local d
     assert.is_true(eventually(function()
       d = f:deliveries()
-      return #d == 2 and d[2].status ~= nil
+      return #d == 2 and (type(d[2].status) == "number" or type(d[2].error) == "string")
     end))
     assert.are.equal(202, d[2].status)
   end)
@@ -708,7 +710,7 @@ describe("ssf.receiver with the fake transmitter", function()
       local d
       assert.is_true(eventually(function()
         d = f:deliveries()
-        return #d == 2 and d[2].status ~= nil
+        return #d == 2 and (type(d[2].status) == "number" or type(d[2].error) == "string")
       end))
       assert.are.equal(202, d[1].status)
       assert.are.equal(503, d[2].status)
