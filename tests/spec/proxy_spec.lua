@@ -114,7 +114,9 @@ describe("a real CONNECT proxy (tinyproxy)", function()
     local c <close> = client(allowed)
     local list = assert(c:streams())
     assert.are.equal(0, #list)
-    assert.are.equal(before + 1, logged(tunnel, before + 1))
+    -- At least one: a GET whose first attempt is slow to connect (as under
+    -- valgrind on a busy machine) is retried through a second tunnel.
+    assert.is_true(logged(tunnel, before + 1) >= before + 1)
   end)
 
   it("fails in one attempt, with code proxy, when the proxy answers CONNECT with 403", function()
