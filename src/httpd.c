@@ -52,6 +52,8 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+
+#include "compat.h"
 #include <microhttpd.h>
 
 #include "buf.h"
@@ -617,8 +619,8 @@ static request *find_taken(server *s, lua_Integer id)
 static int server_respond(lua_State *L)
 {
 	server *s = check_server(L);
-	lua_Integer id = luaL_checkinteger(L, 2);
-	lua_Integer status = luaL_checkinteger(L, 3);
+	lua_Integer id = ssf_checkinteger(L, 2);
+	lua_Integer status = ssf_checkinteger(L, 3);
 	luaL_argcheck(L, status >= 200 && status <= 599, 3, "HTTP status out of range");
 	size_t len;
 	const char *body = luaL_optlstring(L, 4, "", &len);
@@ -688,7 +690,7 @@ static void check_option_names(lua_State *L)
 /* Pushes opts[key]; returns it as a string, or def when absent. */
 static const char *opt_string(lua_State *L, const char *key, const char *def)
 {
-	if (lua_getfield(L, 1, key) == LUA_TNIL)
+	if (ssf_getfield(L, 1, key) == LUA_TNIL)
 		return def;
 	if (lua_type(L, -1) != LUA_TSTRING)
 		luaL_error(L, "bad argument #1 to 'listen' (option '%s' must be a string, got %s)",
@@ -701,10 +703,10 @@ static const char *opt_string(lua_State *L, const char *key, const char *def)
 static double opt_number(lua_State *L, const char *key, double def, double min, double max,
 			 int integer, const char *what)
 {
-	int t = lua_getfield(L, 1, key);
+	int t = ssf_getfield(L, 1, key);
 	double v = def;
 	if (t != LUA_TNIL) {
-		int ok = t == LUA_TNUMBER && (!integer || lua_isinteger(L, -1));
+		int ok = t == LUA_TNUMBER && (!integer || ssf_isinteger(L, -1));
 		v = lua_tonumber(L, -1);
 		if (!ok || !(v >= min && v <= max))
 			luaL_error(L, "bad argument #1 to 'listen' (option '%s' must be %s)", key, what);
@@ -791,7 +793,7 @@ static int l_listen(lua_State *L)
 
 	/* From here the server is owned by the userdata, whose __gc frees
 	 * whatever was set up if anything below fails or raises. */
-	box *b = lua_newuserdatauv(L, sizeof *b, 0);
+	box *b = ssf_newuserdata(L, sizeof *b);
 	b->s = NULL;
 	luaL_setmetatable(L, SERVER_MT);
 	server *s = calloc(1, sizeof *s);

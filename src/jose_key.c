@@ -12,6 +12,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
+
 #include "jose.h"
 
 #define KEY_MT "ssf.jose.key"
@@ -38,7 +40,7 @@ static key *check_key(lua_State *L)
  * free but an empty object. */
 static key *new_key(lua_State *L)
 {
-	key *k = lua_newuserdatauv(L, sizeof *k, 0);
+	key *k = ssf_newuserdata(L, sizeof *k);
 	k->pkey = NULL;
 	k->alg = RS256;
 	luaL_setmetatable(L, KEY_MT);
@@ -108,7 +110,7 @@ int ssf_jose_load_key(lua_State *L)
 	struct passphrase pass = { NULL, 0, 0 };
 	pass.text = luaL_optlstring(L, 2, NULL, &pass.len);
 	if (len > MAX_PEM) {
-		luaL_pushfail(L);
+		ssf_pushfail(L);
 		lua_pushliteral(L, "the PEM text is larger than 1 MiB");
 		return 2;
 	}
@@ -135,7 +137,7 @@ int ssf_jose_load_key(lua_State *L)
 	}
 	ERR_clear_error();
 	if (k->pkey == NULL) {
-		luaL_pushfail(L);
+		ssf_pushfail(L);
 		lua_pushstring(L, msg);
 		return 2;
 	}

@@ -13,6 +13,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
+
 #include "b64url.h"
 #include "jose.h"
 
@@ -197,26 +199,26 @@ int ssf_jose_verify(lua_State *L)
 		if (nlen == strlen(ALGS[i].name) && memcmp(name, ALGS[i].name, nlen) == 0)
 			alg = &ALGS[i];
 	if (alg == NULL) {
-		luaL_pushfail(L);
+		ssf_pushfail(L);
 		lua_pushliteral(L, "unsupported alg: only RS256, RS384, RS512, PS256 and ES256 are accepted");
 		return 2;
 	}
 	/* Large, but on the stack: no allocation to lose on a Lua error. */
 	struct jwk k;
 	if (!read_jwk(L, alg, &k)) {
-		luaL_pushfail(L);
+		ssf_pushfail(L);
 		lua_insert(L, -2);
 		return 2;
 	}
 	unsigned char der[SSF_ES256_DER_MAX];
 	if (alg->family == ECDSA) {
 		if (slen != SSF_ES256_SIG_BYTES) {
-			luaL_pushfail(L);
+			ssf_pushfail(L);
 			lua_pushliteral(L, "an ES256 signature must be 64 bytes (R || S)");
 			return 2;
 		}
 		if (!ssf_jose_rs_to_der(sig, der, sizeof der, &slen)) {
-			luaL_pushfail(L);
+			ssf_pushfail(L);
 			lua_pushliteral(L, "signature does not verify");
 			return 2;
 		}
@@ -236,7 +238,7 @@ int ssf_jose_verify(lua_State *L)
 		lua_pushboolean(L, 1);
 		return 1;
 	}
-	luaL_pushfail(L);
+	ssf_pushfail(L);
 	lua_pushstring(L, why);
 	return 2;
 }

@@ -108,8 +108,11 @@ local function fetch_jwks(url, client)
   if u.scheme ~= "https" and not (u.scheme == "http" and config.is_loopback(u.host)) then
     return nil, "the JWKS URL must use https (plain http only for loopback hosts): " .. url
   end
-  local session <close> = http.session()
-  local status, _, body = session:perform {
+  -- Through nginx inside an nginx worker (the worker keeps serving).
+  local t, terr = require("ssf.transport").new()
+  if not t then return nil, terr end
+  local answer, status, body
+  answer, body = t:perform {
     url = url,
     headers = { "Accept: application/jwk-set+json, application/json" },
     timeout = client and math.min(client.timeout, FETCH.timeout) or FETCH.timeout,
@@ -119,6 +122,8 @@ local function fetch_jwks(url, client)
     ca_file = client and client.ca_file, proxy = client and client.proxy,
     user_agent = client and client.user_agent,
   }
+  t:close()
+  if answer then status, body = answer.status, answer.body end
   if not status then -- then body is perform's message
     return nil, ("cannot fetch the JWKS from %s: %s"):format(url, errors.redact(body))
   end
