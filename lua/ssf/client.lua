@@ -13,7 +13,7 @@ Client.__index = Client
 
 -- libcurl costs ~10 ms to load, so the transport (ssf.http) is loaded by
 -- the first client, not by `require "ssf"`: scripts that only print help or
--- decode SETs never pay for it. Inside an nginx request phase the default
+-- decode SETs never pay for it. Inside an nginx worker the default
 -- is nginx's own HTTP client (transport/nginx.lua), which never blocks the
 -- worker.
 local transport = require "ssf.transport"

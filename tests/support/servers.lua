@@ -168,8 +168,9 @@ end
 --- returns the inside of the http{} block for the given list of `nports`
 --- loopback ports. Returns the server: port/ports, read(file), count(file,
 --- text), stop(). Its logs are error.log (level info: TLS handshake
---- failures are there) and access.log.
-function servers.nginx(dir, nports, http_block)
+--- failures are there) and access.log. `main`, if given, goes before the
+--- events block (load_module lines).
+function servers.nginx(dir, nports, http_block, main)
   local bin = program("nginx", "nginx")
   local user, group, root = whoami()
   sh("mkdir -p " .. env.q(dir .. "/tmp"))
@@ -181,7 +182,8 @@ function servers.nginx(dir, nports, http_block)
       "worker_processes 1;",
       ("pid %s/nginx.pid;"):format(dir),
       ("error_log %s/error.log info;"):format(dir),
-      "events { worker_connections 64; }",
+      main or "",
+      "events { worker_connections 256; }",
       "http {",
       ("  access_log %s/access.log;"):format(dir),
       ("  client_body_temp_path %s/tmp/body;"):format(dir),

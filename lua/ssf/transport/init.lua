@@ -1,12 +1,13 @@
 -- Which transport moves a client's requests: nginx's own HTTP client
--- inside an nginx request phase (it never blocks the worker), libcurl
--- everywhere else. Both have the interface transport/curl.lua describes.
+-- inside an nginx worker (it never blocks the worker; in a phase where
+-- nginx cannot make requests, a call fails with a config error rather than
+-- block on libcurl), libcurl everywhere else. Both have the interface transport/curl.lua describes.
 local transport = {}
 
 --- The transport module for `name` ("curl", "nginx", or nil for the
 --- default here), and the name chosen.
 function transport.module(name)
-  if name == nil then name = require("ssf.transport.nginx").available() and "nginx" or "curl" end
+  if name == nil then name = require("ssf.transport.nginx").inside() and "nginx" or "curl" end
   return require("ssf.transport." .. name), name
 end
 

@@ -3,7 +3,8 @@
 -- scripts/nginx/ssf-locations.conf declares, so a waiting call yields to
 -- nginx and the worker goes on serving other requests. Same interface as
 -- transport/curl.lua:
---   nginx.new()         -> transport | nil, message, {kind = "config"}
+--   nginx.new()         -> transport (a client made in init_worker may be
+--                          used by later requests)
 --   t:perform(request)  -> {status=, headers=, body=}
 --                        | nil, message, {kind=, reached=, final=}
 --   t:sleep(seconds), t:now(), t:close()
@@ -35,9 +36,14 @@ local HEADERS = {
 -- The phases where nginx can make a subrequest and a Lua thread can wait.
 local REQUEST_PHASES = { rewrite = true, access = true, content = true }
 
+--- True inside an nginx worker (any phase).
+function nginx.inside()
+  return ngx ~= nil and type(ngx.get_phase) == "function" and type(ngx.location) == "table"
+end
+
 --- True when running in an nginx request phase that can make requests.
 function nginx.available()
-  return ngx ~= nil and type(ngx.get_phase) == "function" and REQUEST_PHASES[ngx.get_phase()] == true
+  return nginx.inside() and REQUEST_PHASES[ngx.get_phase()] == true
 end
 
 local function phase_error()
@@ -147,7 +153,6 @@ end
 function Transport:close() self.closed = true end
 
 function nginx.new()
-  if not nginx.available() then return phase_error() end
   return setmetatable({}, Transport)
 end
 
