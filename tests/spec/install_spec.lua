@@ -19,11 +19,43 @@ describe("installed ssf", function()
     os.execute("rm -rf " .. q(prefix))
   end)
 
-  it("ssflua from the prefix finds its own module with no LUA_PATH", function()
-    local code, out = env.run(("cd / && env -u LUA_PATH -u LUA_CPATH %s/bin/ssflua -e %s")
-      :format(q(prefix), q("print(require('ssf')._VERSION, package.searchpath('ssf', package.path))")))
-    assert.are.equal(0, code)
-    assert.matches("^ssf %S+\t" .. prefix:gsub("%p", "%%%0") .. "/share/lua/5%.4/ssf/init%.lua\n$", out)
+  it("ssflua from the prefix finds its own module with no environment at all", function()
+    local preload = env.ld_preload and ("LD_PRELOAD=" .. q(env.ld_preload) .. " ") or ""
+    local code, out, err = env.run(("cd / && env -i %s%s/bin/ssflua -e %s"):format(preload, q(prefix),
+      q("print(require('ssf')._VERSION, package.searchpath('ssf', package.path), #require('ssf.jose').random(8))")))
+    assert.are.equal(0, code, err)
+    assert.matches("^ssf %S+\t" .. prefix:gsub("%p", "%%%0") .. "/share/lua/5%.4/ssf/init%.lua\t8\n$", out)
+  end)
+
+  it("installs the modules for both engines, the nginx snippet and the man page", function()
+    for _, ver in ipairs { "5.4", "5.1" } do
+      for _, m in ipairs { "http", "jose", "httpd" } do
+        assert.is_truthy(env.read(("%s/lib/lua/%s/ssf/%s.so"):format(prefix, ver, m)), ver .. " " .. m)
+      end
+      assert.is_truthy(env.read(("%s/share/lua/%s/ssf/transport/nginx.lua"):format(prefix, ver)))
+    end
+    assert.matches("location ~ %^/_ssf/proxy/", env.read(prefix .. "/share/ssflua/nginx/ssf-locations.conf"))
+    -- Rendered by groff with warnings on: a malformed page fails.
+    local code, out, err = env.run(("groff -man -Tutf8 -ww -z %s && groff -man -Tascii %s")
+      :format(q(prefix .. "/share/man/man1/ssflua.1"), q(prefix .. "/share/man/man1/ssflua.1")))
+    assert.are.equal(0, code, err)
+    assert.are.equal("", err)
+    assert.matches("ssflua%s+%-%s+run%s+Lua%s+5%.4%s+scripts", out)
+  end)
+
+  it("loads in luajit with only LUA_PATH and LUA_CPATH and talks to a transmitter", function()
+    local script = ([[
+      local ssf = require "ssf"
+      local c = assert(ssf.client { org = %q, auth = { type = "bearer", token = "tok-rw" } })
+      local list = assert(c:streams())
+      print(ssf._VERSION, #list, ssf.json.encode(list), jit and jit.version)
+      c:close()
+    ]]):format(f.url)
+    local code, out, err = env.run(("LUA_PATH=%s LUA_CPATH=%s luajit -e %s"):format(
+      q(prefix .. "/share/lua/5.1/?.lua;" .. prefix .. "/share/lua/5.1/?/init.lua;;"),
+      q(prefix .. "/lib/lua/5.1/?.so;;"), q(script)))
+    assert.are.equal(0, code, err)
+    assert.matches("^ssf %S+\t0\t%[%]\tLuaJIT 2%.1", out)
   end)
 
   it("loads in stock lua5.4 and talks to a transmitter", function()
