@@ -104,7 +104,8 @@ describe("installed ssf", function()
       print(ssf._VERSION, #list, ssf.json.encode(list), jit and jit.version)
       c:close()
     ]]):format(f.url)
-    local code, out, err = env.run(("LUA_PATH=%s LUA_CPATH=%s luajit -e %s"):format(
+    local preload = env.ld_preload and ("LD_PRELOAD=" .. q(env.ld_preload) .. " ") or ""
+    local code, out, err = env.run((preload .. "LUA_PATH=%s LUA_CPATH=%s luajit -e %s"):format(
       q(prefix .. "/share/lua/5.1/?.lua;" .. prefix .. "/share/lua/5.1/?/init.lua;;"),
       q(prefix .. "/lib/lua/5.1/?.so;;"), q(script)))
     assert.are.equal(0, code, err)

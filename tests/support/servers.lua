@@ -196,6 +196,13 @@ function servers.nginx(dir, nports, http_block, main)
     }, "\n"))
     local command = ("%s -p %s -e %s -c %s -g 'daemon off;'"):format(env.q(bin), env.q(dir .. "/"),
       env.q(dir .. "/error.log"), env.q(dir .. "/nginx.conf"))
+    -- Under the sanitizers, nginx's Lua module loads the instrumented ssf
+    -- modules: their runtime must come first. nginx frees no memory at
+    -- exit by design, so leaks are not checked in it.
+    if env.ld_preload then
+      command = ("env LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:intercept_tls_get_addr=0 %s")
+        :format(env.q(env.ld_preload), command)
+    end
     -- The pid file is written once the listening sockets are open.
     return command, function(s) return s:read("nginx.pid"):match("%d+") ~= nil end, "error.log"
   end)
