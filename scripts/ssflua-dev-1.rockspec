@@ -32,7 +32,7 @@ build = {
       incdirs = { "src" },
     },
     ["ssf.httpd"] = {
-      sources = { "src/httpd.c", "src/buf.c", "src/rxcheck.c", "src/sigint.c" },
+      sources = { "src/httpd.c", "src/httpd_server.c", "src/httpd_queue.c", "src/httpd_guard.c", "src/httpd_framing.c", "src/buf.c", "src/rxcheck.c", "src/sigint.c" },
       libraries = { "microhttpd", "pthread" },
       incdirs = { "src" },
     },

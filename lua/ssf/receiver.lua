@@ -1,8 +1,11 @@
 -- ssf.receiver: an RFC 8935 push endpoint for Security Event Tokens.
 -- ssf.httpd (C, libmicrohttpd) refuses what the headers alone condemn
--- (path, method, Authorization, Content-Type, size, a full queue); this side
--- verifies each SET that gets through and answers 202, or 400 with
--- {err, description}. See API.md and README.md.
+-- (framing, path, method, Authorization, Content-Type, size, a full queue)
+-- and holds off hostile peers (connection limits, header deadline); this
+-- side verifies each SET that gets through and answers 202, 400 with
+-- {err, description}, or 503 when the keys cannot be had just now. See
+-- API.md and README.md.
+local compat = require "ssf.compat"
 local config = require "ssf.config"
 local errors = require "ssf.errors"
 local json = require "ssf.json"
@@ -16,15 +19,29 @@ Receiver.__index = Receiver
 local OPTIONS = {
   listen = "string", path = "string", authorization = "string",
   verify = "table", verifier = "function", max_body = "number", max_pending = "number",
+  max_buffered = "number", answer_timeout = "number", header_timeout = "number",
+  idle_timeout = "number", max_connections = "number", per_ip_limit = "number",
 }
 
--- What ssf.httpd accepts for these options.
-local LIMITS = { max_body = 16 * 1024 * 1024, max_pending = 65536 }
+-- What ssf.httpd accepts for these options: {min, max, whole numbers only}.
+local LIMITS = {
+  max_body = { 1, 16 * 1024 * 1024, true }, max_pending = { 1, 65536, true },
+  max_buffered = { 1, 1024 * 1024 * 1024, true }, answer_timeout = { 0.001, 86400 },
+  header_timeout = { 0.001, 3600 }, idle_timeout = { 1, 3600, true },
+  max_connections = { 1, 16384, true }, per_ip_limit = { 1, 16384, true },
+}
 
 local DEFAULT_LISTEN = "127.0.0.1:0"
--- Transmitters retry what they think was lost; this many recent jtis are
--- remembered to drop the repeats.
-local MAX_JTIS = 4096
+-- Transmitters retry what they think was lost; recent jtis are remembered
+-- to drop the repeats, in two generations of this many each: when the new
+-- one is full it becomes the old one and the old one is dropped whole. Every
+-- insert then costs the same however many SETs went by (a ring of single
+-- deletes made Lua rehash its table on every insert once it held 4096).
+local JTI_GENERATION = 4096
+-- A SET issued longer ago than this is flagged late (set.late = true).
+local LATE_AFTER = 300
+-- Retry-After, in seconds, when the keys to verify a SET cannot be had.
+local RETRY_AFTER = "30"
 -- rx.rejected keeps this many of the latest rejections.
 local MAX_REJECTED = 100
 -- One poll waits at most this long, so a long or absent timeout still
@@ -33,6 +50,11 @@ local MAX_WAIT = 3600
 -- Inside a task the wait is polls without waiting, this far apart, with the
 -- other tasks running in between.
 local TASK_POLL = 0.005
+
+-- SETs handed out with ack = "manual" and not yet answered: set ->
+-- {rx =, id =, jti =}. They get set:ack() and set:nack() from Unanswered.
+local unanswered = setmetatable({}, { __mode = "k" })
+local Unanswered = { __index = {} }
 
 local function misuse(fname, msg)
   error(("bad argument #1 to '%s' (%s)"):format(fname, msg), 3)
@@ -50,8 +72,10 @@ local function parse_listen(s)
   return host, port
 end
 
---- ssf.receiver{listen=, path=, authorization=, verify=, verifier=,
---- max_body=, max_pending=}: see API.md. Returns nil, message, info
+--- ssf.receiver{listen=, path=, authorization=, verify=, verifier=, and
+--- the limits of ssf.httpd (max_body=, max_pending=, max_buffered=,
+--- answer_timeout=, header_timeout=, idle_timeout=, max_connections=,
+--- per_ip_limit=)}: see API.md and README.md. Returns nil, message, info
 --- (kind "config") when it cannot listen; raises on misuse.
 local function new(opts)
   if type(opts) ~= "table" then misuse("receiver", "table expected, got " .. type(opts)) end
@@ -65,6 +89,19 @@ local function new(opts)
   if not opts.verify and not opts.verifier then
     misuse("receiver", "verify (options for ssf.set.verify) or verifier (a function) is required")
   end
+  local verify = opts.verifier
+  if not verify then
+    local set = require "ssf.set"
+    -- A SET refused for its age alone is lost for good (transmitters do
+    -- not resend after a 400), and after an outage the whole backlog is
+    -- old: unless max_age is given, age is not a reason to refuse, and
+    -- rx:next flags the SET late instead.
+    local verify_opts = { max_age = math.huge }
+    for k, v in pairs(opts.verify) do verify_opts[k] = v end
+    local ok, msg = set.check(verify_opts)
+    if not ok then misuse("receiver", "option 'verify': " .. msg) end
+    verify = function(jwt) return set.verify(jwt, verify_opts) end
+  end
 
   local host, port = parse_listen(opts.listen or DEFAULT_LISTEN)
   if not host then return errors.fail("config", port) end
@@ -77,27 +114,25 @@ local function new(opts)
   if auth and (auth == "" or auth:find("[\r\n]")) then
     return errors.fail("config", "authorization must be a non-empty header value on one line")
   end
-  for k, max in pairs(LIMITS) do
-    local v = opts[k]
-    if v and not (v == math.floor(v) and v >= 1 and v <= max) then
-      return errors.fail("config", ("option '%s' must be a whole number from 1 to %d"):format(k, max))
+  local limits = {}
+  for k, range in pairs(LIMITS) do
+    local v, min, max, whole = opts[k], range[1], range[2], range[3]
+    if v and not ((not whole or v == math.floor(v)) and v >= min and v <= max) then
+      return errors.fail("config", ("option '%s' must be a %s from %g to %d")
+        :format(k, whole and "whole number" or "number", min, max))
     end
+    limits[k] = v and (whole and compat.tointeger(v) or v)
+  end
+  if (opts.max_buffered or math.huge) < (opts.max_body or 65536) then
+    return errors.fail("config", "option 'max_buffered' must be at least max_body")
   end
 
-  local srv, err = httpd.listen {
-    host = host, port = port, path = path, authorization = auth,
-    max_body = opts.max_body, max_pending = opts.max_pending,
-  }
+  limits.host, limits.port, limits.path, limits.authorization = host, port, path, auth
+  local srv, err = httpd.listen(limits)
   if not srv then return errors.fail("config", err) end
 
   local bound = srv:port()
   local url_host = host:find(":", 1, true) and "[" .. host .. "]" or host
-  local verify = opts.verifier
-  if not verify then
-    local verify_opts = opts.verify
-    -- ssf.set is loaded by the first SET, not by the receiver.
-    verify = function(jwt) return require("ssf.set").verify(jwt, verify_opts) end
-  end
   return setmetatable({
     host = host,
     port = bound,
@@ -110,8 +145,10 @@ local function new(opts)
     _srv = srv,
     _verify = verify,
     _jtis = {},
-    _jti_ring = {},
-    _jti_next = 1,
+    _jtis_old = {},
+    _jti_count = 0,
+    -- The jtis handed out with ack = "manual" and not yet answered.
+    _pending_jtis = {},
   }, Receiver)
 end
 
@@ -119,21 +156,28 @@ function Receiver:__tostring()
   return "ssf.receiver: " .. self.endpoint_url
 end
 
--- True the first time a jti is seen (among the last MAX_JTIS).
-function Receiver:_remember(jti)
-  if self._jtis[jti] then return false end
-  local i = self._jti_next
-  local old = self._jti_ring[i]
-  if old ~= nil then self._jtis[old] = nil end
-  self._jti_ring[i] = jti
-  self._jtis[jti] = true
-  self._jti_next = i % MAX_JTIS + 1
-  return true
+function Receiver:_seen(jti)
+  return self._jtis[jti] or self._jtis_old[jti] or false
 end
 
--- Verifies one request and answers it. Returns the SET when it is new
--- and valid, nil when it was rejected or a repeat.
-function Receiver:_handle(req)
+function Receiver:_remember(jti)
+  if self._jti_count >= JTI_GENERATION then
+    self._jtis_old, self._jtis, self._jti_count = self._jtis, {}, 0
+  end
+  self._jtis[jti] = true
+  self._jti_count = self._jti_count + 1
+end
+
+local function record(self, entry)
+  local rejected = self.rejected
+  if #rejected >= MAX_REJECTED then table.remove(rejected, 1) end
+  rejected[#rejected + 1] = entry
+end
+
+-- Verifies one request and answers it, unless manual (then a new valid
+-- SET is left unanswered for set:ack). Returns the SET when it is new and
+-- valid and (unless manual) was answered 202 in time; nil otherwise.
+function Receiver:_handle(req, manual)
   local srv = self._srv
   local ok, set, msg, info = pcall(self._verify, req.body)
   if not ok then
@@ -143,26 +187,98 @@ function Receiver:_handle(req)
     error(set, 0)
   end
   if type(set) ~= "table" then
+    local message = text.one_line(msg or "SET rejected", 200)
+    if type(info) == "table" and info.temporary then
+      -- The SET may well be valid (the keys could not be fetched): a 400
+      -- would lose it for good, a 503 has the transmitter send it again.
+      srv:respond(req.id, 503, json.encode { description = message }, { ["Retry-After"] = RETRY_AFTER })
+      record(self, { status = 503, err = "temporarily_unavailable", message = message,
+                     time = os.time(), remote = req.remote })
+      return nil
+    end
     local err = type(info) == "table" and type(info.err) == "string" and info.err:match("^[%w_]+$")
       or "invalid_request"
-    local message = text.one_line(msg or "SET rejected", 200)
     srv:respond(req.id, 400, json.encode { err = err, description = message })
-    local rejected = self.rejected
-    if #rejected >= MAX_REJECTED then table.remove(rejected, 1) end
-    rejected[#rejected + 1] = { err = err, message = message, time = os.time(), remote = req.remote }
+    record(self, { status = 400, err = err, message = message, time = os.time(), remote = req.remote })
     return nil
   end
-  srv:respond(req.id, 202)
   local jti = type(set.claims) == "table" and set.claims.jti
-  if type(jti) == "string" and not self:_remember(jti) then return nil end
+  if type(jti) ~= "string" then jti = nil end
+  if jti and self:_seen(jti) then
+    srv:respond(req.id, 202) -- a repeat of what was acknowledged
+    return nil
+  end
   set.raw = req.body
+  local iat = type(set.claims) == "table" and set.claims.iat
+  if type(iat) == "number" and os.time() - iat > LATE_AFTER then set.late = true end
+  if manual then
+    if jti and self._pending_jtis[jti] then
+      -- The same SET again while the script still holds it: not twice.
+      srv:respond(req.id, 503, '{"description":"this SET is being processed"}')
+      return nil
+    end
+    unanswered[set] = { rx = self, id = req.id, jti = jti }
+    if jti then self._pending_jtis[jti] = true end
+    return setmetatable(set, Unanswered)
+  end
+  -- A SET answered 503 (the script took longer than answer_timeout) is
+  -- not returned: the transmitter sends it again.
+  if not srv:respond(req.id, 202) then return nil end
+  if jti then self:_remember(jti) end
   return set
 end
 
---- rx:next([timeout]): the next verified SET, or nil, "timeout",
---- {kind = "timeout"} once timeout seconds pass (no timeout: wait on).
+-- Answers a SET handed out with ack = "manual": 202 (ok) or 503.
+local function settle(set, ok)
+  local p = unanswered[set]
+  if not p then
+    error(("bad argument #1 to '%s' (a SET from rx:next{ack = \"manual\"} not yet answered expected)")
+      :format(ok and "ack" or "nack"), 3)
+  end
+  unanswered[set] = nil
+  local rx = p.rx
+  if p.jti then rx._pending_jtis[p.jti] = nil end
+  if not rx._srv then return false end
+  if not ok then
+    return rx._srv:respond(p.id, 503, '{"description":"the receiver could not process the SET"}')
+  end
+  local answered = rx._srv:respond(p.id, 202)
+  if answered and p.jti then rx:_remember(p.jti) end
+  return answered
+end
+
+--- set:ack(): answers 202 to a SET that rx:next{ack = "manual"} returned,
+--- once the script has processed it. True when answered in time; false
+--- when it had already been answered 503 (answer_timeout passed, or the
+--- receiver closed): the transmitter then sends it again.
+function Unanswered.__index.ack(set)
+  return settle(set, true)
+end
+
+--- set:nack(): answers 503, so the transmitter sends the SET again.
+function Unanswered.__index.nack(set)
+  return settle(set, false)
+end
+
+--- rx:next([timeout]) or rx:next{timeout =, ack = "auto" | "manual"}: the
+--- next verified SET, or nil, "timeout", {kind = "timeout"} once timeout
+--- seconds pass (no timeout: wait on). With ack = "manual" the SET is not
+--- answered yet: rx:ack(set) answers 202 once the script has processed it,
+--- rx:nack(set) 503; unanswered, it gets 503 after answer_timeout or on
+--- close, and the transmitter sends it again.
 function Receiver:next(timeout)
   if not self._srv then error("attempt to use a closed receiver", 2) end
+  local manual = false
+  if type(timeout) == "table" then
+    local o = timeout
+    for k in pairs(o) do
+      if k ~= "timeout" and k ~= "ack" then misuse("next", ("unknown option '%s'"):format(tostring(k))) end
+    end
+    if o.ack ~= nil and o.ack ~= "auto" and o.ack ~= "manual" then
+      misuse("next", "ack must be \"auto\" or \"manual\"")
+    end
+    manual, timeout = o.ack == "manual", o.timeout
+  end
   if timeout ~= nil and (type(timeout) ~= "number" or not (timeout >= 0)) then
     misuse("next", "timeout must be a non-negative number of seconds, got " ..
       (type(timeout) == "number" and tostring(timeout) or type(timeout)))
@@ -172,7 +288,7 @@ function Receiver:next(timeout)
   while true do
     local req, why = self._srv:poll(in_task and 0 or math.min(MAX_WAIT, math.max(0, deadline - httpd.clock())))
     if req then
-      local set = self:_handle(req)
+      local set = self:_handle(req, manual)
       if set then return set end
     elseif why == "interrupted" then
       return errors.fail("interrupted", "interrupted")
@@ -184,8 +300,12 @@ function Receiver:next(timeout)
   end
 end
 
---- Counts for diagnostics: the requests refused before any Lua saw them,
---- by status ([401] = n, ...), and `waiting`, the SETs not yet answered.
+--- Counts for diagnostics: the requests answered before any Lua saw them,
+--- by status ([401] = n, ...), `waiting` (SETs not yet answered),
+--- `connections` (open now), `buffered` (request body bytes held in C),
+--- `refused` (connections refused by
+--- max_connections or per_ip_limit) and `dropped` (connections cut: headers
+--- not in by header_timeout, idle past idle_timeout, a body over its limit).
 function Receiver:stats()
   if not self._srv then error("attempt to use a closed receiver", 2) end
   return self._srv:stats()

@@ -2,7 +2,9 @@
 -- checks, or verify signature, key, issuer, audience, age and shape.
 -- Rejections are nil, message, {kind = "set", err = <RFC 8935 code>}; the
 -- message says why in one line and quotes sender-chosen values only after
--- stripping control bytes and cutting them short.
+-- stripping control bytes and cutting them short. When the keys cannot be
+-- had (the JWKS or metadata endpoint is down), info.temporary is true: the
+-- SET may be valid, and a receiver should have it sent again.
 --
 -- libcrypto (ssf.jose) and libcurl (ssf.http) are loaded on first use, so
 -- `require "ssf"` stays cheap.
@@ -38,6 +40,10 @@ end
 
 local function reject(err, message)
   return errors.fail("set", message, { err = err })
+end
+
+local function unavailable(err, message)
+  return errors.fail("set", message, { err = err, temporary = true })
 end
 
 -- A sender-chosen value, fit for a one-line message.
@@ -99,22 +105,33 @@ end
 
 ---------------------------------------------------------------- key sources
 
-local function fetch_jwks(url, client)
+-- Checks a key source's URL; nil, message when it cannot be used.
+local function check_url(url, what)
   local http = require "ssf.http"
   local u, err = http.parse_url(url)
-  if not u then return nil, "the JWKS URL is not valid (" .. err .. ")" end
+  if not u then return nil, ("the %s URL is not valid (%s)"):format(what, err) end
   -- Not echoed: the URL holds credentials.
-  if u.userinfo then return nil, "the JWKS URL must not contain a user name or password" end
+  if u.userinfo then return nil, ("the %s URL must not contain a user name or password"):format(what) end
   if u.scheme ~= "https" and not (u.scheme == "http" and config.is_loopback(u.host)) then
-    return nil, "the JWKS URL must use https (plain http only for loopback hosts): " .. url
+    return nil, ("the %s URL must use https (plain http only for loopback hosts): %s"):format(what, url)
   end
+  return true
+end
+
+-- GETs a public JSON document (a JWKS or the transmitter metadata), with
+-- the client's transport settings when there is one; returns the decoded
+-- body. On failure: nil, message, and true when it may pass (no answer,
+-- 408, 429, 5xx).
+local function fetch_json(url, client, what, accept)
+  local ok, err = check_url(url, what)
+  if not ok then return nil, err end
   -- Through nginx inside an nginx worker (the worker keeps serving).
   local t, terr = require("ssf.transport").new()
   if not t then return nil, terr end
   local answer, status, body
   answer, body = t:perform {
     url = url,
-    headers = { "Accept: application/jwk-set+json, application/json" },
+    headers = { "Accept: " .. accept },
     timeout = client and math.min(client.timeout, FETCH.timeout) or FETCH.timeout,
     connect_timeout = client and math.min(client.connect_timeout, FETCH.connect_timeout)
       or FETCH.connect_timeout,
@@ -125,12 +142,19 @@ local function fetch_jwks(url, client)
   t:close()
   if answer then status, body = answer.status, answer.body end
   if not status then -- then body is perform's message
-    return nil, ("cannot fetch the JWKS from %s: %s"):format(url, errors.redact(body))
+    return nil, ("cannot fetch the %s from %s: %s"):format(what, url, errors.redact(body)), true
   end
   if status ~= 200 then
-    return nil, ("the JWKS endpoint %s answered HTTP %d"):format(url, status)
+    return nil, ("the %s endpoint %s answered HTTP %d"):format(what, url, status),
+      status == 408 or status == 429 or status >= 500
   end
-  local jwks = json.decode(body)
+  -- false for a body that is not JSON: the caller says what was expected.
+  return json.decode(body) or false
+end
+
+local function fetch_jwks(url, client)
+  local jwks, err, temporary = fetch_json(url, client, "JWKS", "application/jwk-set+json, application/json")
+  if jwks == nil then return nil, err, temporary end
   if not is_object(jwks) or type(jwks.keys) ~= "table" then
     return nil, ("the JWKS from %s is not a JSON object with a keys array"):format(url)
   end
@@ -140,6 +164,8 @@ end
 -- Per client: the metadata's issuer and jwks_uri, and the last JWKS fetched.
 -- Weak keys: a client that is dropped takes its cache with it.
 local client_cache = setmetatable({}, { __mode = "k" })
+-- Per metadata URL: the same, for sources that need no credentials.
+local metadata_cache = {}
 -- Per URL: the last JWKS fetched.
 local url_cache, url_count = {}, 0
 
@@ -149,28 +175,44 @@ end
 
 -- A key source: keys(refetch) returns the JWKS (from the cache unless
 -- refetch is true or it expired) and whether it was fetched just now;
--- on failure nil, message.
-local function client_source(client)
+-- on failure nil, message, and whether the failure may pass.
+-- A key source that reads the transmitter metadata (issuer, jwks_uri) with
+-- get_metadata() and caches it in cache[key].
+local function metadata_source(cache, key, get_metadata, client)
   local src = { refreshable = true }
   function src.keys(refetch)
-    local c = client_cache[client]
+    local c = cache[key]
     if not c then
-      local meta, msg = client:metadata()
-      if not meta then return nil, "cannot read the transmitter metadata: " .. msg end
+      local meta, msg, temporary = get_metadata()
+      if not meta then return nil, "cannot read the transmitter metadata: " .. msg, temporary end
       if type(meta.jwks_uri) ~= "string" then
         return nil, "the transmitter metadata has no jwks_uri"
       end
       c = { jwks_uri = meta.jwks_uri, issuer = type(meta.issuer) == "string" and meta.issuer or nil }
-      client_cache[client] = c
+      cache[key] = c
     end
     src.issuer = c.issuer
     if not refetch and fresh(c) then return c.jwks, false end
-    local jwks, msg = fetch_jwks(c.jwks_uri, client)
-    if not jwks then return nil, msg end
+    local jwks, msg, temporary = fetch_jwks(c.jwks_uri, client)
+    if not jwks then return nil, msg, temporary end
     c.jwks, c.at = jwks, os.time()
     return jwks, true
   end
   return src
+end
+
+local function client_source(client)
+  return metadata_source(client_cache, client, function() return client:metadata() end, client)
+end
+
+-- The metadata document at url, read without credentials (it is public).
+local function public_metadata_source(url)
+  return metadata_source(metadata_cache, url, function()
+    local meta, err, temporary = fetch_json(url, nil, "transmitter metadata", "application/json")
+    if meta == nil then return nil, err, temporary end
+    if not is_object(meta) then return nil, "it is not a JSON object" end
+    return meta
+  end)
 end
 
 local function url_source(url)
@@ -178,8 +220,8 @@ local function url_source(url)
   function src.keys(refetch)
     local c = url_cache[url]
     if not refetch and fresh(c) then return c.jwks, false end
-    local jwks, msg = fetch_jwks(url)
-    if not jwks then return nil, msg end
+    local jwks, msg, temporary = fetch_jwks(url)
+    if not jwks then return nil, msg, temporary end
     if not c then
       -- Bounded: a program that verifies against ever new URLs starts over.
       if url_count >= URL_CACHE_MAX then url_cache, url_count = {}, 0 end
@@ -201,7 +243,9 @@ local function opt_error(msg)
   error("bad argument #2 to 'verify' (" .. msg .. ")", 4)
 end
 
-local OPTIONS = { jwks = true, issuer = true, audience = true, max_age = true, skew = true }
+
+
+local OPTIONS = { jwks = true, metadata = true, issuer = true, audience = true, max_age = true, skew = true }
 
 local function check_options(opts)
   if type(opts) ~= "table" then opt_error("options table expected, got " .. type(opts)) end
@@ -209,7 +253,11 @@ local function check_options(opts)
     if not OPTIONS[k] then opt_error("unknown option '" .. tostring(k) .. "'") end
   end
   local jwks, src = opts.jwks, nil
-  if getmetatable(jwks) == Client then
+  if opts.metadata ~= nil then
+    if jwks ~= nil then opt_error("give opts.jwks or opts.metadata, not both") end
+    if type(opts.metadata) ~= "string" then opt_error("opts.metadata must be the transmitter metadata URL") end
+    src = public_metadata_source(opts.metadata)
+  elseif getmetatable(jwks) == Client then
     src = client_source(jwks)
   elseif type(jwks) == "string" then
     src = url_source(jwks)
@@ -221,8 +269,8 @@ local function check_options(opts)
   if opts.issuer ~= nil and (type(opts.issuer) ~= "string" or opts.issuer == "") then
     opt_error("opts.issuer must be a non-empty string")
   end
-  if opts.issuer == nil and getmetatable(jwks) ~= Client then
-    opt_error("opts.issuer is required unless opts.jwks is a client")
+  if opts.issuer == nil and getmetatable(jwks) ~= Client and opts.metadata == nil then
+    opt_error("opts.issuer is required unless opts.jwks is a client or opts.metadata is given")
   end
   -- aud is checked when an audience is configured (SSF leaves it to the
   -- receiver; a receiver that knows its audience should give it).
@@ -305,13 +353,13 @@ local function check_signature(t, src)
   if kid ~= nil and type(kid) ~= "string" then
     return reject("invalid_key", "kid is " .. show(kid) .. ", not a string")
   end
-  local jwks, fetched = src.keys(false)
-  if not jwks then return reject("invalid_key", fetched) end
+  local jwks, fetched, temporary = src.keys(false)
+  if not jwks then return (temporary and unavailable or reject)("invalid_key", fetched) end
   local key, msg = find_key(jwks, alg, kid)
   -- A kid never seen may be a key the transmitter has just rotated in.
   if not key and src.refreshable and not fetched then
-    jwks, fetched = src.keys(true)
-    if not jwks then return reject("invalid_key", fetched) end
+    jwks, fetched, temporary = src.keys(true)
+    if not jwks then return (temporary and unavailable or reject)("invalid_key", fetched) end
     key, msg = find_key(jwks, alg, kid)
   end
   if not key then return reject("invalid_key", msg) end
@@ -390,6 +438,14 @@ local function check_claims(t, issuer, audience, limits)
     header = t.header, claims = claims, events = claims.events,
     event_type = event_type, event = event, subject = subject,
   }
+end
+
+--- ssf.set.check(opts) -> true | false, message: whether verify would
+--- accept these options.
+function set.check(opts)
+  local ok, err = pcall(check_options, opts)
+  if ok then return true end
+  return false, (tostring(err):gsub("^.-bad argument #2 to 'verify' %((.*)%)$", "%1"))
 end
 
 --- ssf.set.verify(jwt, opts): see API.md and README.md.

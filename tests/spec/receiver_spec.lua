@@ -7,6 +7,7 @@ local env = require "env"
 local fake = require "fake"
 local http = require "ssf.http"
 local httpd = require "ssf.httpd"
+local keys = require "keys"
 
 local AUTH = "Bearer s3cret"
 local SET_TYPE = "application/secevent+jwt"
@@ -76,21 +77,23 @@ local function curl(url, opts)
 end
 
 -- curl in the background, for SETs that Lua answers: returns a function
--- that waits (bounded) for curl to end and returns status and body.
+-- that waits (bounded) for curl to end and returns status, body and the
+-- raw headers.
 local function push(url, body, headers)
   local args, data = curl_args(body, headers)
-  local out, done = os.tmpname(), os.tmpname()
+  local out, head, done = os.tmpname(), os.tmpname(), os.tmpname()
   os.remove(done)
   -- The rename marks the end, so a half-written status is never read.
-  os.execute(("(curl %s -o %s -w '%%{http_code}' %s > %s.part 2>/dev/null; mv %s.part %s) &")
-    :format(args, env.q(out), env.q(url), env.q(done), env.q(done), env.q(done)))
+  os.execute(("(curl %s -o %s -D %s -w '%%{http_code}' %s > %s.part 2>/dev/null; mv %s.part %s) &")
+    :format(args, env.q(out), env.q(head), env.q(url), env.q(done), env.q(done), env.q(done)))
   return function()
     assert(eventually(function() return env.read(done) ~= nil end, 15), "curl did not finish")
-    local status, answer = tonumber(env.read(done)), env.read(out)
+    local status, answer, headers = tonumber(env.read(done)), env.read(out), env.read(head)
     os.remove(done)
     os.remove(out)
+    os.remove(head)
     os.remove(data)
-    return status, answer
+    return status, answer, headers
   end
 end
 
@@ -165,7 +168,11 @@ describe("ssf.receiver", function()
     status = curl(url, { body = ("x"):rep(200000), extra = "-H 'Transfer-Encoding: chunked'" })
     assert.are.equal(0, status)
 
-    assert.are.same({ [400] = 2, [401] = 5, [404] = 1, [405] = 1, [413] = 2, [503] = 0, waiting = 0 }, rx:stats())
+    -- The dropped connection is the chunked upload cut at max_body. The
+    -- server notices the last close in its own time.
+    assert.is_true(eventually(function() return rx:stats().connections == 0 end))
+    assert.are.same({ [400] = 2, [401] = 5, [404] = 1, [405] = 1, [413] = 2, [501] = 0, [503] = 0,
+                      waiting = 0, connections = 0, buffered = 0, refused = 0, dropped = 1 }, rx:stats())
     local set, msg, info = rx:next(0)
     assert.is_nil(set)
     assert.are.equal("timeout", msg)
@@ -387,6 +394,106 @@ describe("ssf.receiver", function()
     assert.are.equal(0, (curl(("http://127.0.0.1:%d/ssf/events"):format(port), { body = "a" })))
   end)
 
+  describe("with ack = \"manual\"", function()
+    it("answers 202 only on set:ack(), and 503 on set:nack() so the SET comes again", function()
+      rx = receiver()
+      local wait = push(rx.endpoint_url, "jti-ack")
+      local set = assert(rx:next { timeout = 10, ack = "manual" })
+      assert.are.equal("jti-ack", set.raw)
+      assert.are.equal(1, rx:stats().waiting, "answered before set:ack()")
+      assert.is_true(set:ack())
+      assert.are.equal(202, (wait()))
+      assert.has_error(function() set:ack() end)
+
+      wait = push(rx.endpoint_url, "jti-nack")
+      set = assert(rx:next { timeout = 10, ack = "manual" })
+      assert.is_true(set:nack())
+      assert.are.equal(503, (wait()))
+      -- Not remembered: sent again, it is returned again.
+      wait = push(rx.endpoint_url, "jti-nack")
+      assert.are.equal("jti-nack", assert(rx:next(10)).raw)
+      assert.are.equal(202, (wait()))
+      -- The acknowledged one is a repeat now.
+      wait = push(rx.endpoint_url, "jti-ack")
+      assert.is_nil(rx:next { timeout = 1, ack = "manual" })
+      assert.are.equal(202, (wait()))
+    end)
+
+    it("answers 503 to a SET not acknowledged in time, and to its repeats meanwhile", function()
+      rx = receiver { answer_timeout = 1 }
+      local wait = push(rx.endpoint_url, "jti-slow")
+      local set = assert(rx:next { timeout = 10, ack = "manual" })
+      local again = push(rx.endpoint_url, "jti-slow")
+      assert.is_nil(rx:next { timeout = 0.5, ack = "manual" }, "the same SET twice")
+      assert.are.equal(503, (again()))
+      assert.are.equal(503, (wait()))
+      assert.is_false(set:ack(), "acknowledged after its 503")
+      rx:close()
+    end)
+
+    it("raises on misuse, naming the argument", function()
+      rx = receiver()
+      assert.has_error(function() rx:next { ack = "later" } end,
+        'bad argument #1 to \'next\' (ack must be "auto" or "manual")')
+      assert.has_error(function() rx:next { timout = 1 } end,
+        "bad argument #1 to 'next' (unknown option 'timout')")
+      assert.has_error(function() rx:next { timeout = -1 } end)
+    end)
+  end)
+
+  it("answers 503 with Retry-After when the keys cannot be fetched, and records it", function()
+    rx = receiver { verifier = function()
+      return nil, "cannot fetch the JWKS from http://127.0.0.1:1/keys: refused",
+        { kind = "set", err = "invalid_key", temporary = true }
+    end }
+    local wait = push(rx.endpoint_url, "jti-keys")
+    assert.is_nil(rx:next(1))
+    local status, body, head = wait()
+    assert.are.equal(503, status)
+    assert.matches("cannot fetch the JWKS", ssf.json.decode(body).description)
+    assert.matches("\r\nRetry%-After: 30\r\n", head)
+    assert.are.equal(503, rx.rejected[1].status)
+    assert.are.equal("temporarily_unavailable", rx.rejected[1].err)
+  end)
+
+  it("accepts an old but valid SET and flags it late, unless max_age is given", function()
+    local dir = env.tmpdir()
+    local key = assert(require("ssf.jose").load_key(env.read(keys.make(dir, "rsa", "k.pem"))))
+    env.rmdir(dir)
+    local jws = require "ssf.jws"
+    local jwk = key:public_jwk()
+    jwk.kid = "k1"
+    local function signed(age, jti)
+      return jws.sign_encoded(key, jws.encode_part { alg = "RS256", kid = "k1", typ = "secevent+jwt" }, {
+        iss = "https://t.example.com", iat = os.time() - age, jti = jti,
+        sub_id = { format = "opaque", id = "s" }, events = { [VERIFICATION] = { state = "x" } },
+      })
+    end
+    local verify = { jwks = { keys = { jwk } }, issuer = "https://t.example.com" }
+    rx = assert(ssf.receiver { verify = verify })
+    local wait = push(rx.endpoint_url, signed(600, "jti-old"))
+    local set = assert(rx:next(10))
+    assert.are.equal(202, (wait()))
+    assert.is_true(set.late)
+    wait = push(rx.endpoint_url, signed(0, "jti-new"))
+    assert.is_nil(assert(rx:next(10)).late)
+    assert.are.equal(202, (wait()))
+    rx:close()
+
+    verify.max_age = 300
+    rx = assert(ssf.receiver { verify = verify })
+    wait = push(rx.endpoint_url, signed(600, "jti-old"))
+    assert.is_nil(rx:next(1))
+    local status, body = wait()
+    assert.are.equal(400, status)
+    assert.matches("max_age is 300 s", body)
+    key:close()
+
+    -- Options ssf.set.verify would refuse are refused when the receiver starts.
+    assert.has_error(function() ssf.receiver { verify = { jwks = "https://t.example.com/keys" } } end,
+      "bad argument #1 to 'receiver' (option 'verify': opts.issuer is required unless opts.jwks is a client or opts.metadata is given)")
+  end)
+
   it("stops rx:next on Ctrl-C", function()
     local p = env.spawn [[
       local ssf = require "ssf"
@@ -464,7 +571,7 @@ describe("ssf.receiver with the fake transmitter", function()
     local d
     assert.is_true(eventually(function()
       d = f:deliveries()[1]
-      return d ~= nil
+      return d ~= nil and (type(d.status) == "number" or type(d.error) == "string")
     end))
     return d
   end
@@ -492,6 +599,34 @@ describe("ssf.receiver with the fake transmitter", function()
     assert.are.equal(1, rx:stats()[401])
   end)
 
+  it("answers 503 while the JWKS endpoint is down, and 202 to the next SET once it is back", function()
+    local rx <close> = assert(ssf.receiver {
+      authorization = AUTH, verify = { jwks = f.url .. "/oauth2/v1/keys", issuer = f.url },
+    })
+    f:config { min_verification_interval = 0 }
+    f:faults { { match = { path = "/oauth2/v1/keys" }, action = "reset" } }
+    local s = assert(okta:create_stream {
+      delivery = { method = ssf.PUSH, endpoint_url = rx.endpoint_url, authorization_header = AUTH },
+      events_requested = { ssf.events.SESSION_REVOKED },
+    })
+    assert(okta:verify_stream(s.stream_id, "state-down"))
+    local set, msg = rx:next(5)
+    assert.is_nil(set, "a SET verified without keys")
+    assert.are.equal("timeout", msg)
+    assert.are.equal(503, first_delivery().status, "the transmitter was told to give up (400)")
+    assert.are.equal("temporarily_unavailable", rx.rejected[1].err)
+
+    assert(okta:verify_stream(s.stream_id, "state-back"))
+    set = assert(rx:next(10))
+    assert.are.equal("state-back", set.events[VERIFICATION].state)
+    local d
+    assert.is_true(eventually(function()
+      d = f:deliveries()
+      return #d == 2 and (type(d[2].status) == "number" or type(d[2].error) == "string")
+    end))
+    assert.are.equal(202, d[2].status)
+  end)
+
   describe("and scripts/receive.lua", function()
     local RECEIVE = env.q(env.root .. "/scripts/receive.lua")
 
@@ -499,22 +634,36 @@ describe("ssf.receiver with the fake transmitter", function()
       local code, out = env.ssflua(RECEIVE .. " --help")
       assert.are.equal(0, code)
       for _, flag in ipairs { "--listen", "--path", "--authorization-env", "--issuer", "--audience",
-                              "--jwks", "--count", "--timeout" } do
+                              "--jwks", "--max-age", "--skew", "--count", "--timeout" } do
         assert.matches(flag, out, 1, true)
       end
       local err
       code, _, err = env.ssflua(RECEIVE .. " --timeout 1")
       assert.are.equal(2, code)
       assert.matches("give %-%-jwks URL", err)
-      code = env.ssflua(RECEIVE .. " --jwks http://127.0.0.1:1/keys --count 0")
+      local jwks = " --jwks http://127.0.0.1:1/keys --issuer https://t.example.com"
+      -- Every option is checked before anything listens (exit status 2).
+      for _, bad in ipairs {
+        { jwks .. " --count 0", "--count must be" },
+        { " --jwks http://127.0.0.1:1/keys", "--jwks needs --issuer" },
+        { jwks .. " --max-age soon", "--max-age must be a number of seconds" },
+        { jwks .. " --skew -1", "--skew must be a number of seconds" },
+        { jwks .. " --timeout x", "--timeout must be a number of seconds" },
+      } do
+        code, _, err = env.ssflua(RECEIVE .. bad[1])
+        assert.are.equal(2, code, bad[1])
+        assert.matches(bad[2], err, 1, true)
+      end
+      code, _, err = env.ssflua(RECEIVE .. " --timeout 1", { OKTA_CLIENT_ORGURL = "http://example.com" })
       assert.are.equal(2, code)
-      code, _, err = env.ssflua(RECEIVE .. " --jwks http://127.0.0.1:1/keys --authorization-env SSF_TEST_UNSET")
+      assert.matches("OKTA_CLIENT_ORGURL: org must use https", err, 1, true)
+      code, _, err = env.ssflua(RECEIVE .. jwks .. " --authorization-env SSF_TEST_UNSET")
       assert.are.equal(1, code)
       assert.matches("SSF_TEST_UNSET is not set", err)
     end)
 
     it("stops at --timeout, failing when --count SETs did not come", function()
-      local args = " --jwks http://127.0.0.1:1/keys --listen 127.0.0.1:0 --timeout 0.3"
+      local args = " --jwks http://127.0.0.1:1/keys --issuer https://t.example.com --listen 127.0.0.1:0 --timeout 0.3"
       local code, out, err = env.ssflua(RECEIVE .. args)
       assert.are.equal(0, code, err)
       assert.are.equal("", out)
@@ -522,6 +671,65 @@ describe("ssf.receiver with the fake transmitter", function()
       code, _, err = env.ssflua(RECEIVE .. args .. " --count 1")
       assert.are.equal(1, code)
       assert.matches("timed out after 0%.3 s with 0 of 1 SETs", err)
+    end)
+
+    it("stops with status 1 when its reader goes away, and loses nothing it acknowledged", function()
+      f:config { min_verification_interval = 0 }
+      local out, err, status = os.tmpname(), os.tmpname(), os.tmpname()
+      os.remove(status)
+      -- receive.lua | head -n 1
+      os.execute(("((SSF_TEST_AUTH=%s %s %s --listen 127.0.0.1:0 --jwks %s --issuer %s"
+        .. " --authorization-env SSF_TEST_AUTH --timeout 60 2>%s; echo $? > %s.part; mv %s.part %s)"
+        .. " | head -n 1 > %s) &")
+        :format(env.q(AUTH), env.q(env.ssflua_bin), RECEIVE, env.q(f.url .. "/oauth2/v1/keys"), env.q(f.url),
+                env.q(err), env.q(status), env.q(status), env.q(status), env.q(out)))
+      local url
+      assert.is_true(eventually(function()
+        url = (env.read(err) or ""):match("receiving SETs at (%S+)")
+        return url ~= nil
+      end), env.read(err))
+      local s = assert(okta:create_stream {
+        delivery = { method = ssf.PUSH, endpoint_url = url, authorization_header = AUTH },
+        events_requested = { ssf.events.SESSION_REVOKED },
+      })
+      assert(okta:verify_stream(s.stream_id, "state-1"))
+      assert.is_true(eventually(function() return (env.read(out) or ""):find("\n") ~= nil end), env.read(err))
+      assert.are.equal(202, first_delivery().status)
+      -- head has printed its line and exits; the next SET finds no reader.
+      http.sleep(0.5)
+      assert(okta:verify_stream(s.stream_id, "state-2"))
+      assert.is_true(eventually(function() return env.read(status) ~= nil end, 20), "receive.lua kept running")
+      local code, notes, printed = tonumber(env.read(status)), env.read(err), env.read(out)
+      os.remove(out)
+      os.remove(err)
+      os.remove(status)
+      assert.are.equal(1, code, notes)
+      assert.matches("cannot write to stdout", notes)
+      -- What the transmitter holds: one SET accepted, and it is the one
+      -- printed; the other was answered 503, to be sent again.
+      local d
+      assert.is_true(eventually(function()
+        d = f:deliveries()
+        return #d == 2 and (type(d[2].status) == "number" or type(d[2].error) == "string")
+      end))
+      assert.are.equal(202, d[1].status)
+      assert.are.equal(503, d[2].status)
+      assert.are.equal(d[1].jti, ssf.json.decode(printed).claims.jti)
+    end)
+
+    it("needs no API credentials: the keys come from the org's public metadata", function()
+      local p = assert(io.popen(("OKTA_CLIENT_ORGURL=%s %s %s --listen 127.0.0.1:0 --count 1 --timeout 30 2>&1")
+        :format(env.q(f.url), env.q(env.ssflua_bin), RECEIVE)))
+      local first = p:read("l")
+      local url = first and first:match("receiving SETs at (%S+)")
+      assert.is_string(url, first)
+      verify_at(url, nil, "state-meta")
+      local rest = p:read("a")
+      local ok = p:close()
+      assert.is_true(ok, rest)
+      local set = ssf.json.decode(rest:match("({.-})\n?$") or "null")
+      assert.are.equal("state-meta", set.events[VERIFICATION].state)
+      assert.are.equal(f.url, set.claims.iss)
     end)
 
     it("prints the verified SET the fake transmitter pushes, and reports a rejected one", function()

@@ -1,0 +1,38 @@
+-- The ssflua side of tests/bench/receiver_vs_node.lua: an ssf.receiver that
+-- takes SETs with rx:next until the file STOP exists, then prints how many
+-- distinct SETs it returned, how many it returned twice, and its peak RSS.
+--   ssflua tests/bench/receiver_serve.lua STOP verify JWKS_FILE ISS AUD
+--   ssflua tests/bench/receiver_serve.lua STOP accept      (no signature check)
+-- The SETs' jtis are "bench-<n>", as receiver_vs_node.lua signs them.
+local ssf = require "ssf"
+
+local stop, mode, jwks_file, iss, aud = ...
+local opts = { listen = "127.0.0.1:0", authorization = "Bearer bench", max_pending = 256 }
+if mode == "verify" then
+  local f = assert(io.open(jwks_file))
+  opts.verify = { jwks = ssf.json.decode(f:read("a")), issuer = iss, audience = aud }
+  f:close()
+else
+  opts.verifier = function(jwt)
+    return { claims = { jti = ssf.json.decode(require("ssf.jose").b64url_decode(jwt:match("%.([^.]+)%."))).jti } }
+  end
+end
+local rx <close> = assert(ssf.receiver(opts))
+print("listening " .. rx.endpoint_url)
+io.stdout:flush()
+
+-- By the number in the jti: a list of booleans stays small.
+local seen, returned, twice = {}, 0, 0
+while true do
+  local set = rx:next(0.2)
+  if set then
+    local n = tonumber(set.claims.jti:match("^bench%-(%d+)$"))
+    if seen[n] then twice = twice + 1 else seen[n], returned = true, returned + 1 end
+  elseif io.open(stop) then
+    break
+  end
+end
+local f = assert(io.open("/proc/self/status"))
+local hwm = f:read("a"):match("VmHWM:%s+(%d+)")
+f:close()
+print(("returned %d twice %d maxrss %s"):format(returned, twice, hwm))

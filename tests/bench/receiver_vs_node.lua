@@ -1,0 +1,166 @@
+-- ssf.receiver next to a plain Node.js receiver (node:http + npm jose's
+-- jwtVerify, tests/bench/node_receiver.mjs), in one run, driven by the same
+-- keep-alive load generator (wrk, tests/bench/wrk_sets.lua) with the same
+-- pre-signed SETs: RS256 and ES256 at 16 and 64 connections, and without
+-- verification (Node then answers 202 to every POST without reading it:
+-- the generator's ceiling). Prints the median pushes per second of `runs`
+-- runs, answers other than 202, peak RSS, and for ssflua how many distinct
+-- SETs rx:next returned and how many twice. A run that sent more pushes
+-- than there are distinct SETs is marked "cycled": its repeats are older
+-- than the receiver's jti memory, so rx:next returns them again. Not a
+-- test: it prints figures.
+--   build/bin/ssflua tests/bench/receiver_vs_node.lua [count [seconds [runs]]]
+-- count SETs are signed per algorithm (default 40,000); without
+-- verification the tokens are unsigned and five times as many.
+-- Needs wrk and node, and npm ci in tests/fake (scripts/dev/deps.sh).
+local ssf = require "ssf"
+local jose = require "ssf.jose"
+local http = require "ssf.http"
+
+local count = math.tointeger(tonumber(arg[1] or "")) or 40000
+local seconds = tonumber(arg[2] or "") or 3
+local runs = math.tointeger(tonumber(arg[3] or "")) or 3
+assert(count >= 2 and count % 2 == 0, "count must be even (two wrk threads share the SETs)")
+local ISS, AUD = "https://bench.example.com", "https://receiver.example.com"
+local here = (arg[0]:match("^(.*)/[^/]*$") or ".")
+local ssflua = os.getenv("SSF_BUILD_DIR") and os.getenv("SSF_BUILD_DIR") .. "/bin/ssflua" or "build/bin/ssflua"
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir -m 700 " .. dir))
+
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local function read(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+local function write(path, s)
+  local f = assert(io.open(path, "w"))
+  f:write(s)
+  f:close()
+end
+
+-- Signs n SETs with a new key (alg "none": not signed); returns the SETs
+-- file and the JWKS file.
+local function make_sets(alg, n)
+  local key <close> = alg ~= "none" and jose.generate_key(alg) or nil
+  local jwk = key and key:public_jwk() or {}
+  jwk.kid = "bench-" .. alg
+  local header = jose.b64url_encode(ssf.json.encode { alg = alg, kid = jwk.kid, typ = "secevent+jwt" })
+  local lines, now = {}, os.time()
+  for i = 1, n do
+    local input = header .. "." .. jose.b64url_encode(ssf.json.encode {
+      iss = ISS, aud = AUD, iat = now, jti = "bench-" .. i,
+      sub_id = { format = "opaque", id = "esc-bench" },
+      events = { [ssf.events.SESSION_REVOKED] = { event_timestamp = now } } })
+    lines[i] = input .. "." .. (key and jose.b64url_encode(key:sign(input)) or "c2ln")
+  end
+  local sets, jwks = dir .. "/" .. alg .. ".sets", dir .. "/" .. alg .. ".jwks"
+  write(sets, table.concat(lines, "\n") .. "\n")
+  write(jwks, ssf.json.encode { keys = { jwk } })
+  return sets, jwks
+end
+
+-- Starts a receiver command; returns its pid, URL and log path.
+local function start(cmd)
+  local log = os.tmpname()
+  local p = assert(io.popen(("exec %s > %s 2>&1 & echo $!"):format(cmd, q(log))))
+  local pid = p:read("l")
+  p:close()
+  for _ = 1, 200 do
+    local url = (read(log) or ""):match("listening (%S+)")
+    if url then return pid, url, log end
+    http.sleep(0.05)
+  end
+  error("receiver did not start: " .. cmd .. "\n" .. (read(log) or ""))
+end
+
+-- Stops it (Node on Ctrl-C, ssflua when the stop file appears); returns
+-- what it printed last.
+local STOP = dir .. "/stop"
+local function stop(pid, log, who)
+  write(STOP, "")
+  if who == "node" then os.execute("kill -INT " .. pid) end
+  for _ = 1, 200 do
+    local out = read(log) or ""
+    if out:find("maxrss") then
+      os.remove(log)
+      os.remove(STOP)
+      return out
+    end
+    http.sleep(0.05)
+  end
+  os.execute("kill -KILL " .. pid .. " 2>/dev/null")
+  error("receiver did not stop: " .. (read(log) or ""))
+end
+
+local function one_run(who, cmd, conns, sets)
+  local pid, url, log = start(cmd)
+  local p = assert(io.popen(("wrk -t2 -c%d -d%ss -s %s %s -- %s 2 2>&1")
+    :format(conns, seconds, q(here .. "/wrk_sets.lua"), q(url), q(sets))))
+  local out = p:read("a")
+  p:close()
+  local tail = stop(pid, log, who)
+  local r = {
+    sent = tonumber(out:match("(%d+) requests in")),
+    rate = tonumber(out:match("Requests/sec:%s+([%d%.]+)")),
+    non202 = tonumber(out:match("non202 (%d+)")),
+    rss = tonumber(tail:match("maxrss (%d+)")),
+    returned = tonumber(tail:match("returned (%d+)")),
+    twice = tonumber(tail:match("twice (%d+)")),
+  }
+  assert(r.rate and r.non202, "wrk failed: " .. out)
+  return r
+end
+
+local function median(list)
+  table.sort(list)
+  return list[(#list + 1) // 2]
+end
+
+local results = {}
+local function measure(label, conns, cmds, sets, n)
+  for _, who in ipairs { "ssflua", "node" } do
+    local rates, worst = {}, { non202 = 0, rss = 0, twice = 0, returned = math.huge, sent = 0 }
+    for _ = 1, runs do
+      local r = one_run(who, cmds[who], conns, sets)
+      rates[#rates + 1] = r.rate
+      worst.sent = math.max(worst.sent, r.sent or 0)
+      worst.non202 = math.max(worst.non202, r.non202)
+      worst.rss = math.max(worst.rss, r.rss or 0)
+      if r.returned then
+        worst.returned = math.min(worst.returned, r.returned)
+        worst.twice = math.max(worst.twice, r.twice)
+      end
+    end
+    local row = ("%-7s %-14s %3d conns: %7.0f pushes/s (median of %d), non-202 %d, max RSS %.1f MiB")
+      :format(who, label, conns, median(rates), runs, worst.non202, worst.rss / 1024)
+    if who == "ssflua" then
+      row = row .. (", rx:next returned >= %d distinct, %d twice"):format(worst.returned, worst.twice)
+    end
+    if worst.sent > n then row = row .. " (cycled)" end
+    print(row)
+    io.stdout:flush()
+    results[#results + 1] = row
+  end
+end
+
+print(("%d distinct pre-signed SETs per algorithm, wrk -t2 for %s s per run, %d runs each")
+  :format(count, seconds, runs))
+io.stdout:flush()
+local node = "node " .. q(here .. "/node_receiver.mjs")
+local serve = q(ssflua) .. " " .. q(here .. "/receiver_serve.lua") .. " " .. q(STOP)
+for _, alg in ipairs { "RS256", "ES256" } do
+  local sets, jwks = make_sets(alg, count)
+  local cmds = {
+    ssflua = ("%s verify %s %s %s"):format(serve, q(jwks), q(ISS), q(AUD)),
+    node = ("%s verify %s %s %s"):format(node, q(jwks), q(ISS), q(AUD)),
+  }
+  for _, conns in ipairs { 16, 64 } do measure(alg, conns, cmds, sets, count) end
+end
+local plain = { ssflua = serve .. " accept", node = node .. " accept" }
+local tokens = make_sets("none", count * 5)
+for _, conns in ipairs { 16, 64 } do measure("no verifying", conns, plain, tokens, count * 5) end
+os.execute("rm -rf " .. q(dir))
