@@ -277,28 +277,39 @@ describe("ssf in nginx", function()
     after_each(function() okta:close() end)
 
     local function push_to(query)
+      for _, old in ipairs(assert(okta:streams())) do assert(okta:delete_stream(old.stream_id)) end
       local s = assert(okta:create_stream {
         delivery = { method = ssf.PUSH, endpoint_url = base .. "/receive" .. query,
                      authorization_header = "Bearer rx-secret" },
         events_requested = { ssf.events.SESSION_REVOKED } })
+      local before = #f:deliveries()
       assert(okta:verify_stream(s.stream_id))
       local d
       for _ = 1, 200 do -- bounded: 50 ms steps
         d = f:deliveries()
-        if #d > 0 and d[#d].status then break end
+        if #d > before and d[#d].status then break end
         http.sleep(0.05)
       end
       return d[#d]
     end
 
-    it("answers 202 to a verified SET and calls the handler once", function()
+    it("answers 202 to verified SETs, calls the handler once each, fetches the JWKS once", function()
       local before = tonumber((select(2, get("/handled")):match("^(%d+)")))
-      local d = push_to("")
-      assert.are.equal(202, d.status)
+      local first = push_to("")
+      assert.are.equal(202, first.status)
+      local second = push_to("")
+      assert.are.equal(202, second.status)
+      assert.are_not.equal(first.jti, second.jti)
       local _, body = get("/handled")
       local count, jti = body:match("^(%d+) (%S+)")
-      assert.are.equal(before + 1, tonumber(count))
-      assert.are.equal(d.jti, jti)
+      assert.are.equal(before + 2, tonumber(count))
+      assert.are.equal(second.jti, jti)
+      -- The worker's requests share one cached JWKS, fetched through nginx.
+      local fetched = 0
+      for _, r in ipairs(f:requests()) do
+        if r.path == "/oauth2/v1/keys" then fetched = fetched + 1 end
+      end
+      assert.are.equal(1, fetched)
     end)
 
     it("answers 400 with err and description to a SET that does not verify", function()
