@@ -154,18 +154,24 @@ local function oauth(client, a, grant, repeatable)
     if self.token_type:lower() == "dpop" then
       headers[#headers + 1] = "DPoP: " .. dpop_proof(method, url, self.resource_nonce, self.token)
     end
-    return true
+    return true, self.token
   end
 
   -- A 401 is renewed once: with the nonce the server asked for, or with a
-  -- new token when the old one is expired or invalid.
-  function self.renew(_, rheaders)
+  -- new token when the old one is expired or invalid. `used` is the token
+  -- the rejected request carried (sign's second result): when concurrent
+  -- tasks were all sent with it, only the first 401 fetches a new one.
+  function self.renew(_, rheaders, used)
     local challenge = rheaders["www-authenticate"]
     if wants_nonce(challenge) and rheaders["dpop-nonce"] then
       self.resource_nonce = rheaders["dpop-nonce"]
       return true
     end
-    self.token = nil
+    if self.fetching then
+      self.fetching.wait()
+    elseif used == nil or used == self.token then
+      self.token = nil
+    end
     return true
   end
 

@@ -272,6 +272,7 @@ function Client:_send(method, path, query, body, secrets, extra_headers, anonymo
   if secrets then self._remember(secrets) end
   local url = self.org .. path .. encode_query(query)
   local provider = not anonymous and self._auth
+  local used -- the credential the last attempt carried, for provider:renew
   local function prepare()
     local headers = { "Accept: application/json" }
     if body then headers[#headers + 1] = "Content-Type: application/json" end
@@ -281,12 +282,13 @@ function Client:_send(method, path, query, body, secrets, extra_headers, anonymo
     if provider then
       local ok, msg, info = provider:sign(headers, method, url)
       if not ok then return nil, msg, info end
+      used = msg
     end
     return headers, body
   end
   local status, rheaders, rbody, attempt = self:_exchange(method, url, prepare, secrets)
   -- One renewal for a 401: a new token, or the DPoP nonce asked for.
-  if status == 401 and provider and provider:renew(rheaders) then
+  if status == 401 and provider and provider:renew(rheaders, used) then
     status, rheaders, rbody, attempt = self:_exchange(method, url, prepare, secrets)
   end
   if not status then return nil, rheaders, rbody end

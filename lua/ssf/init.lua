@@ -18,7 +18,12 @@ local ssf = {
   array = json.array,
   json = { encode = json.encode, decode = json.decode, null = json.null, array = json.array },
   events = require "ssf.events",
-  set = require "ssf.set", -- loads libcrypto only when first used
+  -- ssf.set (and libcrypto under it) is compiled and loaded by the first
+  -- SET: a script that only makes API calls does not pay for it at start.
+  set = {
+    decode = function(...) return require("ssf.set").decode(...) end,
+    verify = function(...) return require("ssf.set").verify(...) end,
+  },
   -- Concurrency on one thread (tasks.lua): client calls inside tasks share
   -- one curl multi handle instead of blocking each other.
   spawn = function(...) return scheduler().spawn(...) end,

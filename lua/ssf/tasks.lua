@@ -17,7 +17,7 @@ local function pack(...) return { n = select("#", ...), ... } end
 local of_co = setmetatable({}, { __mode = "k" }) -- coroutine -> task
 local ready, ready_head, ready_tail = {}, 1, 0    -- tasks to resume, FIFO
 local sleepers = {}                              -- {at=, task=}
-local transfers, in_flight = {}, 0               -- transfer id -> task
+local transfers, in_flight = {}, 0               -- transfer id -> {task=, origin=}
 -- Per origin ("https://host:port"): transfers in flight, and the tasks
 -- waiting for one of them to end. libcurl's own cap applies to new
 -- connections only, while idle ones are reused beyond it, so the cap is
@@ -73,6 +73,7 @@ local function step(item)
   if not ok then
     -- Only the scheduler's own wrapper can fail here: the task's function
     -- runs under xpcall.
+    of_co[task.co] = nil
     finish(task, pack(nil, traceback(err), { kind = "error" }))
   elseif coroutine.status(task.co) == "dead" then
     of_co[task.co] = nil
@@ -112,6 +113,7 @@ local function loop(done)
         ready_head = ready_head + 1
         step(item)
       end
+      ready_head, ready_tail = 1, 0 -- the queue is empty: its indices start again
       if done() then return end
       local t = now()
       local timeout = math.huge
@@ -123,11 +125,11 @@ local function loop(done)
         local ids = get_multi():run(math.max(0, math.min(timeout, 3600)))
         if not ids then error("interrupted", 0) end
         for _, id in ipairs(ids) do
-          local t = transfers[id]
+          local xfer = transfers[id]
           transfers[id] = nil
           in_flight = in_flight - 1
-          release(t.origin)
-          wake(t.task, multi:result(id))
+          release(xfer.origin)
+          wake(xfer.task, multi:result(id))
         end
       end
       t = now()

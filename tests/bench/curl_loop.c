@@ -80,6 +80,7 @@ static int call(CURL *e, body *b, const char *method, const char *url, const cha
 		struct curl_slist *h_get, struct curl_slist *h_json)
 {
 	b->len = 0;
+	b->data[0] = '\0';
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);

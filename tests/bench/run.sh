@@ -24,7 +24,7 @@ done
 node_ok=0
 [ -d tests/peer/node_modules/@okta ] && node_ok=1
 
-work=$(mktemp -d)
+work=$(mktemp -d "$PWD/build/bench.XXXXXX")
 node tests/fake/server.mjs >"$work/fake.log" 2>&1 &
 fake=$!
 trap 'kill $fake 2>/dev/null; rm -rf "$work"' EXIT
@@ -96,6 +96,7 @@ who_list="c sh lua"
 [ $node_ok = 1 ] && who_list="c sh node lua"
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "load average before: $(cut -d" " -f1-3 /proc/loadavg) (other work on the machine moves the wall times; instructions do not move)"
 echo "$(curl --version | head -1 | cut -d' ' -f1-2), node $(node --version), $($bin -v 2>&1 | head -1)"
 echo "medians of $runs runs; instructions by callgrind ($ihi minus $ilo requests)"
 echo

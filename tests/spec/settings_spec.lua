@@ -20,8 +20,18 @@ describe("settings from okta.yaml and the environment", function()
     if c then print("ok", c.org) else print(info.kind, msg) end
   ]]
 
-  local function probe(vars)
+  -- `env -i` with HOME, keeping the options a sanitizer build runs with
+  -- (test.sh's ASAN_OPTIONS avoid a LeakSanitizer crash at exit).
+  local function clean_env()
     local prefix = "env -i PATH=\"$PATH\" HOME=" .. q(home)
+    for _, k in ipairs { "ASAN_OPTIONS", "UBSAN_OPTIONS" } do
+      if os.getenv(k) then prefix = prefix .. " " .. k .. "=" .. q(os.getenv(k)) end
+    end
+    return prefix
+  end
+
+  local function probe(vars)
+    local prefix = clean_env()
     for k, v in pairs(vars or {}) do prefix = prefix .. " " .. k .. "=" .. q(v) end
     local code, out, err = env.run(("cd %s && %s %s -e %s"):format(q(cwd), prefix, q(env.ssflua_bin), q(PROBE)))
     assert.are.equal(0, code, err)
@@ -110,7 +120,7 @@ okta:
       print(c.org, c.timeout, c.connect_timeout, c.retries, c.proxy)
     ]]
     local function show(vars)
-      local prefix = "env -i PATH=\"$PATH\" HOME=" .. q(home)
+      local prefix = clean_env()
       for k, v in pairs(vars or {}) do prefix = prefix .. " " .. k .. "=" .. q(v) end
       local code, out, err = env.run(("cd %s && %s %s -e %s"):format(q(cwd), prefix, q(env.ssflua_bin), q(SHOW)))
       assert.are.equal(0, code, err)

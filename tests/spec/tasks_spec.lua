@@ -177,6 +177,55 @@ describe("tasks", function()
     okta:close()
   end)
 
+  it("shares the refresh of an expired token too", function()
+    f:call("POST", "clients", {
+      client_id = "0oaTASKS", jwks = { keys = { keys.jwk(rsa, "k1") } },
+      scopes = { "ssf.read" }, dpop = "off", token_ttl = 2,
+    })
+    local okta = assert(ssf.client { org = f.url, auth = { type = "private_key_jwt",
+      client_id = "0oaTASKS", key_file = rsa, key_id = "k1", scopes = { "ssf.read" } } })
+    local fns = {}
+    for i = 1, 5 do
+      fns[i] = function()
+        assert(okta:streams())
+        ssf.sleep(3) -- past the token's 2 s
+        return okta:streams()
+      end
+    end
+    local results = ssf.all(fns, { concurrency = 5 })
+    okta:close()
+    for i = 1, 5 do assert.is_true(results[i].ok, results[i].message) end
+    assert.are.equal(2, #f:call("GET", "token_requests"))
+    assert.are.equal(10, api_requests())
+  end)
+
+  it("renews a rejected token once, also for the 401s that come back later", function()
+    local function register()
+      f:call("POST", "clients", {
+        client_id = "0oaTASKS", jwks = { keys = { keys.jwk(rsa, "k1") } },
+        scopes = { "ssf.read" }, dpop = "off",
+      })
+    end
+    register()
+    local okta = assert(ssf.client { org = f.url, auth = { type = "private_key_jwt",
+      client_id = "0oaTASKS", key_file = rsa, key_id = "k1", scopes = { "ssf.read" } } })
+    assert(okta:streams())
+    -- The fake forgets the token it issued, and answers the next three
+    -- calls' 401s 0, 0.4 and 0.8 s apart: the later two were sent with the
+    -- old token and come back after the new one is in place.
+    f:reset()
+    register()
+    f:faults { { match = { path = "/api/v1/ssf/stream" }, delay_ms = 0 },
+               { match = { path = "/api/v1/ssf/stream" }, delay_ms = 400 },
+               { match = { path = "/api/v1/ssf/stream" }, delay_ms = 800 } }
+    local fns = {}
+    for i = 1, 3 do fns[i] = function() return okta:streams() end end
+    local results = ssf.all(fns, { concurrency = 3 })
+    okta:close()
+    for i = 1, 3 do assert.is_true(results[i].ok, results[i].message) end
+    assert.are.equal(1, #f:call("GET", "token_requests"))
+  end)
+
   it("shares a failed token fetch too, and each caller gets the failure", function()
     local okta = assert(ssf.client { org = f.url, auth = { type = "private_key_jwt",
       client_id = "0oaUNKNOWN", key_file = rsa, key_id = "k1", scopes = { "ssf.read" } }, retries = 0 })
@@ -270,6 +319,43 @@ describe("tasks", function()
     for i = 1, 200 do assert.are.same({ ok = true, value = i }, results[i]) end
     assert.are.equal(200, api_requests())
     assert.are.equal(50, f:in_flight().peak)
+  end)
+
+  it("ssf.http.multi: ids, cancel, misuse and close with transfers in flight", function()
+    local http = require "ssf.http"
+    f:config { latency_ms = 300 }
+    local m = http.multi { max_host_connections = 4 }
+    local req = { url = f.url .. "/api/v1/ssf/stream", headers = { "Authorization: Bearer tok-rw" } }
+    assert.has_error(function() m:start { url = 42 } end, "bad request option 'url' (string expected, got number)")
+    assert.has_error(function() m:start { url = "http://x", headers = { "a\r\nb" } } end,
+      "bad request option 'headers' (entry 1 is not a header line)")
+    assert.are.equal(0, m:count())
+    local a, b, c = m:start(req), m:start(req), m:start(req)
+    assert.are.same({ 1, 2, 3 }, { a, b, c })
+    assert.has_error(function() m:result(a) end, "bad argument #1 to 'result' (transfer not finished)")
+    m:cancel(b)
+    assert.has_error(function() m:cancel(b) end, "bad argument #1 to 'cancel' (unknown transfer id)")
+    assert.has_error(function() m:result(9) end, "bad argument #1 to 'result' (unknown transfer id)")
+    assert.has_error(function() m:limit(-1) end, "bad argument #1 to 'limit' (connection limit out of range)")
+    local done = {}
+    for _ = 1, 100 do -- bounded: up to 100 waits of at most 0.1 s
+      for _, id in ipairs(assert(m:run(0.1))) do done[#done + 1] = id end
+      if #done == 2 then break end
+    end
+    table.sort(done)
+    assert.are.same({ a, c }, done)
+    for _, id in ipairs(done) do
+      local status, headers, body = m:result(id)
+      assert.are.equal(200, status)
+      assert.is_string(headers["x-okta-request-id"])
+      assert.are.equal("[]", body)
+    end
+    assert.are.equal(0, m:count())
+    -- A freed id is reused, and closing drops a transfer still in flight.
+    assert.are.equal(1, m:start(req))
+    m:close()
+    m:close()
+    assert.has_error(function() m:count() end, "attempt to use a closed multi")
   end)
 
   it("stops everything on Ctrl-C", function()
