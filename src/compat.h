@@ -32,6 +32,8 @@
 #define ssf_rawgeti(L, i, n) lua_rawgeti((L), (i), (n))
 #define ssf_checkinteger(L, i) luaL_checkinteger((L), (i))
 #define ssf_optinteger(L, i, d) luaL_optinteger((L), (i), (d))
+/* Pushes the table require's preload searcher reads. */
+#define ssf_pushpreload(L) ((void)luaL_getsubtable((L), LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE))
 
 /* A buffer of a size known in advance, filled in place. */
 typedef struct ssf_Buffer {
@@ -89,6 +91,19 @@ static inline lua_Integer ssf_checkinteger(lua_State *L, int i)
 	if (!ssf_isinteger(L, i))
 		luaL_argerror(L, i, "number has no integer representation");
 	return (lua_Integer)n;
+}
+
+/* Pushes the table require's preload searcher reads: package.preload
+ * (5.1 keeps no registry entry for it that every build shares). */
+static inline void ssf_pushpreload(lua_State *L)
+{
+	lua_getglobal(L, "package");
+	if (lua_type(L, -1) != LUA_TTABLE)
+		luaL_error(L, "the package library is not loaded");
+	lua_getfield(L, -1, "preload");
+	lua_remove(L, -2);
+	if (lua_type(L, -1) != LUA_TTABLE)
+		luaL_error(L, "package.preload is not a table");
 }
 
 static inline lua_Integer ssf_optinteger(lua_State *L, int i, lua_Integer d)

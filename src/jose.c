@@ -9,7 +9,7 @@
  *   jose.random(n)                     -> n bytes from RAND_bytes (1..1024)
  *   jose.load_key(pem [, passphrase])  -> key | nil, message   (jose_key.c)
  *   jose.generate_key("ES256"|"RS256") -> key                  (jose_key.c)
- *     key:alg() key:sign(data) key:public_jwk() key:close()
+ *     key:alg() key:sign(data) key:public_jwk() key:private_pem() key:close()
  *   jose.verify(jwk, alg, signing_input, signature)
  *                                      -> true | nil, message  (jose_verify.c)
  *   jose.openssl_version()             -> e.g. "OpenSSL 3.0.x ..."

@@ -1,5 +1,6 @@
 /* Private keys for signing: loaded from PEM or generated, held only in C.
- * Lua sees an opaque userdata that can sign and show its public half. */
+ * Lua sees an opaque userdata that can sign, show its public half and,
+ * when asked explicitly, write itself out as PEM. */
 #include <stdio.h>
 #include <string.h>
 
@@ -243,12 +244,51 @@ static int key_public_jwk(lua_State *L)
 	return 1;
 }
 
+/* Holds a memory BIO while its text is copied into Lua, so a memory
+ * error there cannot leak it: the box's __gc frees what is left. */
+#define BIO_BOX_MT "ssf.jose.bio_box"
+
+static int bio_box_gc(lua_State *L)
+{
+	BIO **box = luaL_checkudata(L, 1, BIO_BOX_MT);
+	BIO_free(*box);
+	*box = NULL;
+	return 0;
+}
+
+/* The private key as unencrypted PKCS#8 PEM, for handing a generated key
+ * to another program. The BIO is "secure memory": its buffer is cleansed
+ * when freed. */
+static int key_private_pem(lua_State *L)
+{
+	key *k = check_key(L);
+	BIO **box = ssf_newuserdata(L, sizeof *box);
+	*box = NULL;
+	luaL_setmetatable(L, BIO_BOX_MT);
+	*box = BIO_new(BIO_s_secmem());
+	int ok = *box != NULL &&
+		 PEM_write_bio_PKCS8PrivateKey(*box, k->pkey, NULL, NULL, 0, NULL, NULL) == 1;
+	ERR_clear_error();
+	char *text = NULL;
+	long len = ok ? BIO_get_mem_data(*box, &text) : 0;
+	if (!ok || len <= 0) {
+		BIO_free(*box);
+		*box = NULL;
+		return luaL_error(L, "cannot write the %s key as PEM", ALG_NAMES[k->alg]);
+	}
+	lua_pushlstring(L, text, (size_t)len);
+	BIO_free(*box);
+	*box = NULL;
+	return 1;
+}
+
 void ssf_jose_key_open(lua_State *L)
 {
 	static const luaL_Reg methods[] = {
 		{ "alg", key_alg },
 		{ "sign", key_sign },
 		{ "public_jwk", key_public_jwk },
+		{ "private_pem", key_private_pem },
 		{ "close", key_close },
 		{ NULL, NULL },
 	};
@@ -259,5 +299,9 @@ void ssf_jose_key_open(lua_State *L)
 	lua_setfield(L, -2, "__gc");
 	lua_pushcfunction(L, key_close);
 	lua_setfield(L, -2, "__close");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, BIO_BOX_MT);
+	lua_pushcfunction(L, bio_box_gc);
+	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
 }

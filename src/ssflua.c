@@ -45,6 +45,7 @@ static void print_usage(FILE *f)
 		"  -l mod      require library 'mod' into global 'mod'\n"
 		"  -l g=mod    require library 'mod' into global 'g'\n"
 		"  -v          show version information\n"
+		"  --emulate   run against the built-in Okta SSF emulator (also SSF_EMULATE=1)\n"
 		"  --help      show this help and exit\n"
 		"  --version   show ssf, Lua, libcurl and OpenSSL versions and exit\n"
 		"  --          stop handling options\n"
@@ -278,7 +279,7 @@ static void doREPL(lua_State *L)
 	fputc('\n', stdout);
 }
 
-enum { HAS_E = 1, HAS_I = 2, HAS_V = 4, HAS_VERSION = 8 };
+enum { HAS_E = 1, HAS_I = 2, HAS_V = 4, HAS_VERSION = 8, HAS_EMULATE = 16 };
 
 /* Returns the index of the script in argv (argc if none), or -1 on a usage
  * error (with *bad set to the offending index). */
@@ -299,6 +300,10 @@ static int collect_args(char **argv, int *flags, int *bad)
 		}
 		if (strcmp(a, "--version") == 0) {
 			*flags |= HAS_VERSION;
+			continue;
+		}
+		if (strcmp(a, "--emulate") == 0) {
+			*flags |= HAS_EMULATE;
 			continue;
 		}
 		if (a[2] != '\0' && (a[1] == 'i' || a[1] == 'v')) {
@@ -350,6 +355,54 @@ static int run_args(lua_State *L, char **argv, int script)
 	return 1;
 }
 
+/* --emulate, or SSF_EMULATE=1: only when asked. A script whose settings
+ * went missing must fail with its config error, never quietly run against
+ * a stand-in. */
+static int emulate_wanted(int flags)
+{
+	const char *v = getenv("SSF_EMULATE");
+	return (flags & HAS_EMULATE) || (v != NULL && *v != '\0' && strcmp(v, "0") != 0);
+}
+
+/* Starts the built-in emulator before anything runs and makes it the
+ * configured org: its OKTA_CLIENT_* settings go into this process's
+ * environment, so ssf.client() with no arguments, and the programs the
+ * script runs, find it. Its threads have finished starting (ssf.emulator
+ * waits for both) and sit idle until a request comes, and none can come
+ * before its URL is published here, so setting the environment does not
+ * race their getenv calls. SSF_EMULATE is cleared so that an
+ * ssflua the script runs uses this emulator instead of starting another. */
+static int start_emulator(lua_State *L)
+{
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "ssf.emulator");
+	int status = docall(L, 1, 1);
+	if (status != LUA_OK)
+		return report(L, status);
+	lua_getfield(L, -1, "host");
+	lua_remove(L, -2);
+	status = docall(L, 0, 2); /* -> emulator, {NAME = value} */
+	if (status != LUA_OK)
+		return report(L, status);
+	lua_pushnil(L);
+	while (lua_next(L, -2) != 0) {
+		setenv(lua_tostring(L, -2), lua_tostring(L, -1), 1);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	unsetenv("SSF_EMULATE");
+	lua_getfield(L, -1, "org");
+	fprintf(stderr,
+		"%s: --emulate: using the built-in Okta SSF emulator at %s "
+		"(a stand-in on this machine, not a real Okta org)\n",
+		progname, lua_tostring(L, -1));
+	fflush(stderr);
+	lua_pop(L, 1);
+	/* Held by the registry until lua_close, whose __gc stops it. */
+	lua_setfield(L, LUA_REGISTRYINDEX, "ssflua.emulator");
+	return LUA_OK;
+}
+
 struct run {
 	int argc;
 	char **argv;
@@ -390,6 +443,8 @@ static int pmain(lua_State *L)
 	}
 	if (flags & HAS_V)
 		printf("ssflua %s (ssf %s, %s)\n", SSF_VERSION, SSF_VERSION, LUA_RELEASE);
+	if (emulate_wanted(flags) && start_emulator(L) != LUA_OK)
+		return 0;
 	if (!run_args(L, argv, script))
 		return 0;
 	if (script < r->argc && handle_script(L, argv + script) != LUA_OK)

@@ -14,6 +14,9 @@ local ssf = {
   client = Client.new,
   -- Loaded on first use: the receiver brings in libmicrohttpd (ssf.httpd).
   receiver = function(opts) return require("ssf.receiver").new(opts) end,
+  -- Loaded on first use, and never implicitly: a script whose configuration
+  -- is missing fails rather than quietly talk to a stand-in.
+  emulator = function(opts) return require("ssf.emulator").new(opts) end,
   null = json.null,
   array = json.array,
   json = { encode = json.encode, decode = json.decode, null = json.null, array = json.array },

@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 
-sh scripts/dev/deps.sh
+sh scripts/dev/deps.sh --test
 CC=clang cmake -S . -B build-fuzz -DSSF_FUZZ=ON -DSSF_WERROR=ON -DBUILD_TESTING=OFF >/dev/null
 cmake --build build-fuzz -j2
 mkdir -p build-fuzz/crashes

@@ -23,8 +23,8 @@ if [ "${1:-}" = "--sanitize" ]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 
-sh scripts/dev/deps.sh
-cmake -S . -B "$dir" $flags >/dev/null
+sh scripts/dev/deps.sh --test
+cmake -S . -B "$dir" -DBUILD_TESTING=ON $flags >/dev/null
 cmake --build "$dir" -j2
 if [ "${1:-}" = "--valgrind" ]; then
   ctest --test-dir "$dir" --output-on-failure -j2 -T memcheck

@@ -3,7 +3,7 @@
 //   node tests/fake/server.mjs [--port N] [--host 127.0.0.1]
 //
 // Prints `listening http://HOST:PORT` once it accepts connections and runs until SIGTERM/SIGINT.
-// The SSF API (see shared/okta-ssf/CONTRACT.md) is in ssf.mjs; the token endpoint
+// The SSF API (Okta's, as in tests/openapi/okta-ssf-openapi.yaml) is in ssf.mjs; the token endpoint
 // (POST /oauth2/v1/token) and the check of issued tokens are in oauth.mjs, DPoP proofs in
 // dpop.mjs. This file holds the HTTP plumbing every Okta response shares (request ids, rate
 // limits, body rules), the scripted faults, and the unauthenticated control API under /__fake/:

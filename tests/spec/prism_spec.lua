@@ -1,6 +1,7 @@
 -- The contract check: every client operation, over real HTTP, against Prism
--- mocking Okta's official OpenAPI extract (../shared/okta-ssf/
--- okta-ssf-openapi.yaml, see CONTRACT.md §9). Prism validates each request
+-- mocking Okta's official OpenAPI extract (tests/openapi/
+-- okta-ssf-openapi.yaml, kept in the tree so the project is complete on
+-- its own). Prism validates each request
 -- against the official schema; a request that violates it is answered with
 -- a 400 (when the operation declares one) or with an `sl-violations`
 -- response header. Each test fails on either, and prints the violations.
@@ -13,7 +14,7 @@ local E = ssf.events
 local PUSH = ssf.PUSH
 
 local PRISM = env.root .. "/tests/fake/node_modules/.bin/prism"
-local SPEC = env.root .. "/../shared/okta-ssf/okta-ssf-openapi.yaml"
+local SPEC = env.root .. "/tests/openapi/okta-ssf-openapi.yaml"
 
 -- The stream id in the spec's examples (every stream Prism returns has it).
 local EXAMPLE_ID = "esc1k235GIIztAuGK0g5"
