@@ -27,13 +27,13 @@ build = {
       incdirs = { "src" },
     },
     ["ssf.jose"] = {
-      sources = { "src/jose.c", "src/jose_key.c", "src/jose_verify.c", "src/jose_ecdsa.c", "src/b64url.c" },
+      sources = { "src/jose.c", "src/jose_key.c", "src/jose_verify.c", "src/jose_pkey.c", "src/jose_ecdsa.c", "src/b64url.c" },
       libraries = { "crypto" },
       incdirs = { "src" },
     },
     ["ssf.httpd"] = {
-      sources = { "src/httpd.c", "src/httpd_server.c", "src/httpd_queue.c", "src/httpd_guard.c", "src/httpd_framing.c", "src/buf.c", "src/rxcheck.c", "src/sigint.c" },
-      libraries = { "microhttpd", "pthread" },
+      sources = { "src/httpd.c", "src/httpd_server.c", "src/httpd_queue.c", "src/httpd_guard.c", "src/httpd_framing.c", "src/httpd_verify.c", "src/jose_pkey.c", "src/jose_ecdsa.c", "src/b64url.c", "src/buf.c", "src/rxcheck.c", "src/sigint.c" },
+      libraries = { "microhttpd", "crypto", "pthread" },
       incdirs = { "src" },
     },
     ["ssf.thread"] = {

@@ -11,7 +11,18 @@
  *                  header_timeout=, idle_timeout=, max_connections=,
  *                  per_ip_limit= (see LIMITS below)
  *   server:port()          -> the bound port (the real one for port 0)
- *   server:poll(seconds)   -> listen: {id=, body=, content_type=, remote=}
+ *   server:keys(list)      -> generation | nil, message   (listen only: the keys
+ *                             the verification threads check each queued
+ *                             body's JWS signature with, replacing any
+ *                             given before; list items are {rsa=bool,
+ *                             a=, b= (n and e, or P-256 x and y, decoded),
+ *                             kid= (optional)})
+ *   server:poll(seconds)   -> listen: {id=, body=, content_type=, remote=,
+ *                                      key=, alg=, keyset= (when a
+ *                                      verification thread proved that
+ *                                      list[key] of the keys call that
+ *                                      returned keyset signed the body
+ *                                      under alg)}
  *                             serve: {id=, method=, path=, query=, headers=,
  *                                     body=, remote=}
  *                           | nil                  (nothing came in time)
@@ -21,7 +32,7 @@
  *   server:stats()         -> {[400]=n, [401]=n, [404]=n, [405]=n,
  *                              [413]=n, [501]=n, [503]=n, waiting=n,
  *                              connections=n, buffered=n, refused=n,
- *                              dropped=n}: answers made in C, requests
+ *                              dropped=n, verified=n}: answers made in C, requests
  *                              waiting for Lua, connections open, body
  *                              bytes held, connections refused (limits)
  *                              and cut (late headers, idle, body limits)
@@ -40,6 +51,7 @@
 #include "compat.h"
 
 #include "httpd_server.h"
+#include "jose_pkey.h"
 
 #define SERVER_MT "ssf.httpd.server"
 #define MAX_BODY_LIMIT (16 * 1024 * 1024)
@@ -139,8 +151,64 @@ static int server_poll(lua_State *L)
 	} else {
 		lua_pushstring(L, t->content_type);
 		lua_setfield(L, -2, "content_type");
+		if (t->verified_key > 0) {
+			lua_pushinteger(L, t->verified_key);
+			lua_setfield(L, -2, "key");
+			lua_pushstring(L, SSF_JOSE_ALGS[t->verified_alg].name);
+			lua_setfield(L, -2, "alg");
+			lua_pushinteger(L, (lua_Integer)t->verified_gen);
+			lua_setfield(L, -2, "keyset");
+		}
 	}
 	rx_taken_free(t);
+	return 1;
+}
+
+/* list[i][name] as a string (NULL if absent and optional), raising
+ * otherwise. Raw reads: the list itself then keeps the string alive. */
+static const char *spec_string(lua_State *L, lua_Integer i, const char *name, int optional,
+			       size_t *len)
+{
+	lua_pushstring(L, name);
+	lua_rawget(L, -2);
+	const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+	if (s == NULL && !(optional && lua_isnil(L, -1)))
+		luaL_error(L, "bad argument #1 to 'keys' (key %d: %s must be a string)", (int)i, name);
+	lua_pop(L, 1);
+	return s;
+}
+
+static int server_keys(lua_State *L)
+{
+	box *b = check_box(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	if (b->generic)
+		return luaL_error(L, "keys: only a listen server checks signatures");
+	lua_Integer n = (lua_Integer)ssf_rawlen(L, 2);
+	luaL_argcheck(L, n >= 0 && n <= 1024, 2, "at most 1024 keys");
+	/* Lua-owned, so that an error while reading the list loses nothing. */
+	rx_key_spec *specs = ssf_newuserdata(L, (size_t)(n > 0 ? n : 1) * sizeof *specs);
+	for (lua_Integer i = 1; i <= n; i++) {
+		rx_key_spec *sp = &specs[i - 1];
+		if (ssf_rawgeti(L, 2, i) != LUA_TTABLE)
+			return luaL_error(L, "bad argument #1 to 'keys' (key %d: table expected)", (int)i);
+		lua_pushliteral(L, "rsa");
+		lua_rawget(L, -2);
+		sp->rsa = lua_toboolean(L, -1);
+		lua_pop(L, 1);
+		sp->a = (const unsigned char *)spec_string(L, i, "a", 0, &sp->alen);
+		sp->b = (const unsigned char *)spec_string(L, i, "b", 0, &sp->blen);
+		sp->kid = spec_string(L, i, "kid", 1, &sp->kid_len);
+		lua_pop(L, 1);
+	}
+	unsigned long gen = 0;
+	const char *err = rx_set_keys(b->s, specs, (size_t)n, &gen);
+	if (err != NULL) {
+		lua_pushnil(L);
+		lua_pushstring(L, err);
+		return 2;
+	}
+	lua_pushinteger(L, (lua_Integer)gen);
 	return 1;
 }
 
@@ -226,7 +294,7 @@ static int server_stats(lua_State *L)
 	static const unsigned codes[RX_N_STATS] = RX_STAT_CODES;
 	rx_stats st;
 	rx_get_stats(b->s, &st);
-	lua_createtable(L, 0, RX_N_STATS + 5);
+	lua_createtable(L, 0, RX_N_STATS + 6);
 	for (size_t i = 0; i < RX_N_STATS; i++) {
 		lua_pushinteger(L, (lua_Integer)st.by_status[i]);
 		lua_rawseti(L, -2, codes[i]);
@@ -241,6 +309,8 @@ static int server_stats(lua_State *L)
 	lua_setfield(L, -2, "refused");
 	lua_pushinteger(L, (lua_Integer)st.dropped);
 	lua_setfield(L, -2, "dropped");
+	lua_pushinteger(L, (lua_Integer)st.verified);
+	lua_setfield(L, -2, "verified");
 	return 1;
 }
 
@@ -403,7 +473,8 @@ int luaopen_ssf_httpd(lua_State *L)
 	static const luaL_Reg methods[] = {
 		{ "port", server_port },       { "poll", server_poll },
 		{ "respond", server_respond }, { "stats", server_stats },
-		{ "close", server_close },     { NULL, NULL },
+		{ "close", server_close },     { "keys", server_keys },
+		{ NULL, NULL },
 	};
 	static const luaL_Reg funcs[] = {
 		{ "listen", l_listen },

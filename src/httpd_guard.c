@@ -123,7 +123,7 @@ void rx_on_connection(void *cls, struct MHD_Connection *conn, void **socket_cont
 		s->conns->prev = c;
 	s->conns = c;
 	s->n_conns++;
-	pthread_cond_signal(&s->changed);
+	rx_new_deadline(s, c->header_deadline);
 	pthread_mutex_unlock(&s->lock);
 	*socket_context = c;
 }

@@ -1,7 +1,8 @@
 /* What the files of the server under ssf.httpd share (httpd_server.c: the
  * libmicrohttpd callbacks, start and stop; httpd_queue.c: the waiting list,
  * the reaper and the Lua thread's side; httpd_guard.c: connection limits
- * and the header deadline; httpd_framing.c: ambiguous framing). No Lua. */
+ * and the header deadline; httpd_framing.c: ambiguous framing;
+ * httpd_verify.c: the signature-checking threads). No Lua. */
 #ifndef SSF_HTTPD_INTERNAL_H
 #define SSF_HTTPD_INTERNAL_H
 
@@ -14,6 +15,8 @@
 
 /* How many connections the reaper and rx_stop resume at a time. */
 #define BATCH 16
+/* Signature-checking threads at most (httpd_verify.c). */
+#define MAX_VERIFIERS 4
 
 enum rq_state {
 	RQ_NEW,      /* request line read, headers not yet checked */
@@ -23,10 +26,18 @@ enum rq_state {
 	RQ_ANSWERED, /* answer stored, connection resumed */
 };
 
+/* A queued request's signature check (httpd_verify.c). */
+enum rq_check {
+	CHECK_NONE,    /* none to make, or made: rx_take may hand it out */
+	CHECK_PENDING, /* waiting for a verification thread */
+	CHECK_RUNNING, /* a verification thread is on it */
+};
+
 typedef struct request {
 	struct request *next; /* in server.waiting while QUEUED or TAKEN */
 	struct MHD_Connection *conn;
 	enum rq_state state;
+	enum rq_check check;
 	int64_t id;
 	double deadline;
 	char *uri; /* the raw request target */
@@ -69,6 +80,8 @@ struct rx_server {
 	pthread_cond_t changed; /* a deadline or closing for the reaper; live
 				   reaching 0 for rx_stop */
 	int closing;
+	/* When the reaper wakes next: 0 while it waits for a signal alone. */
+	double reaper_until;
 	request *waiting, *waiting_tail; /* QUEUED and TAKEN, oldest first */
 	size_t n_waiting;
 	size_t live; /* requests libmicrohttpd has not yet completed */
@@ -79,10 +92,22 @@ struct rx_server {
 	size_t buffered; /* bytes reserved by request bodies held in C */
 	unsigned long refused, dropped;
 	char log[256]; /* libmicrohttpd's last message: says why a start failed */
+	/* The verification threads (httpd_verify.c), started by the first
+	 * rx_set_keys; the keys they check with (NULL: no checks). */
+	pthread_t verifiers[MAX_VERIFIERS];
+	unsigned n_verifiers;
+	pthread_cond_t to_verify; /* a request waits for its check */
+	struct rx_keyset *keys;
+	unsigned long keys_gen; /* rx_set_keys calls so far */
+	unsigned long verified; /* requests whose signature a thread proved */
 };
 
 /* Waits on cond until the monotonic time `until` (the conds use that clock). */
 void rx_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, double until);
+/* With the lock held: wakes the reaper for a new deadline, unless it is
+ * due to wake before it anyway (it reads every deadline when it wakes).
+ * One signal per request would cost a thread switch each. */
+void rx_new_deadline(rx_server *s, double deadline);
 /* Counts an answer made in C, with the lock held. */
 void rx_count_answer(rx_server *s, unsigned status);
 /* Answers 503 with body to up to cap waiting requests whose deadline is
@@ -99,6 +124,10 @@ double rx_cut_late(rx_server *s, double now);
 enum MHD_Result rx_on_accept(void *cls, const struct sockaddr *addr, socklen_t len);
 void rx_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		      enum MHD_ConnectionNotificationCode code);
+
+/* httpd_verify.c: stops and joins the verification threads and frees the
+ * keys; sets closing. */
+void rx_stop_verifiers(rx_server *s);
 
 /* httpd_framing.c: 0 when the request's framing is unambiguous, else the
  * status to refuse it with and, in *why, a static reason. */

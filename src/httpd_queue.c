@@ -45,6 +45,12 @@ void rx_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, double until)
 	pthread_cond_timedwait(cond, lock, &ts);
 }
 
+void rx_new_deadline(rx_server *s, double deadline)
+{
+	if (s->reaper_until == 0 || deadline < s->reaper_until)
+		pthread_cond_signal(&s->changed);
+}
+
 void rx_count_answer(rx_server *s, unsigned status)
 {
 	for (size_t i = 0; i < RX_N_STATS; i++)
@@ -138,11 +144,13 @@ void *rx_reaper_main(void *arg)
 			pthread_mutex_unlock(&s->lock);
 			rx_resume_all(conns, n);
 			pthread_mutex_lock(&s->lock);
-		} else if (next == 0) {
-			pthread_cond_wait(&s->changed, &s->lock);
-		} else {
-			rx_wait_until(&s->changed, &s->lock, next);
+			continue;
 		}
+		s->reaper_until = next;
+		if (next == 0)
+			pthread_cond_wait(&s->changed, &s->lock);
+		else
+			rx_wait_until(&s->changed, &s->lock, next);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -166,7 +174,8 @@ int rx_take(rx_server *s, double timeout, rx_taken *out)
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		request *r = first_queued(s);
-		if (r != NULL) {
+		/* In arrival order: the oldest waits for its check. */
+		if (r != NULL && r->check == CHECK_NONE) {
 			/* The request's data moves to the caller, so that the
 			 * reaper may answer and free the request meanwhile. */
 			r->state = RQ_TAKEN;
@@ -228,5 +237,6 @@ void rx_get_stats(rx_server *s, rx_stats *out)
 	out->buffered = s->buffered;
 	out->refused = s->refused;
 	out->dropped = s->dropped;
+	out->verified = s->verified;
 	pthread_mutex_unlock(&s->lock);
 }

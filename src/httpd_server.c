@@ -331,8 +331,12 @@ static enum MHD_Result on_complete(rx_server *s, request *r)
 			s->waiting = r;
 		s->waiting_tail = r;
 		s->n_waiting++;
+		if (s->keys != NULL) {
+			r->check = CHECK_PENDING;
+			pthread_cond_signal(&s->to_verify);
+		}
 		pthread_cond_signal(&s->arrived);
-		pthread_cond_signal(&s->changed);
+		rx_new_deadline(s, r->deadline);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (refused)
@@ -397,7 +401,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/* The next request on a kept-alive connection has its own deadline. */
 	if (c != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		c->header_deadline = rx_clock() + s->header_timeout;
-		pthread_cond_signal(&s->changed);
+		rx_new_deadline(s, c->header_deadline);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (r != NULL)
@@ -422,6 +426,8 @@ int rx_port(const rx_server *s)
 
 void rx_stop(rx_server *s)
 {
+	if (s->have_sync)
+		rx_stop_verifiers(s);
 	if (s->have_reaper) {
 		pthread_mutex_lock(&s->lock);
 		s->closing = 1;
@@ -454,6 +460,7 @@ void rx_stop(rx_server *s)
 		pthread_mutex_destroy(&s->lock);
 		pthread_cond_destroy(&s->arrived);
 		pthread_cond_destroy(&s->changed);
+		pthread_cond_destroy(&s->to_verify);
 		s->have_sync = 0;
 	}
 	free(s->path);
@@ -472,6 +479,11 @@ static int init_sync(rx_server *s)
 	if (rc == 0 && (rc = pthread_cond_init(&s->arrived, &ca)) != 0)
 		pthread_mutex_destroy(&s->lock);
 	if (rc == 0 && (rc = pthread_cond_init(&s->changed, &ca)) != 0) {
+		pthread_cond_destroy(&s->arrived);
+		pthread_mutex_destroy(&s->lock);
+	}
+	if (rc == 0 && (rc = pthread_cond_init(&s->to_verify, &ca)) != 0) {
+		pthread_cond_destroy(&s->changed);
 		pthread_cond_destroy(&s->arrived);
 		pthread_mutex_destroy(&s->lock);
 	}

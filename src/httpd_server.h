@@ -53,6 +53,12 @@ typedef struct rx_taken {
 	char *method, *path, *query;
 	char *headers;
 	size_t n_headers;
+	/* listen, once rx_set_keys gave keys: the 1-based index of the key
+	 * whose signature of the body a verification thread proved, under
+	 * the alg SSF_JOSE_ALGS[verified_alg] (jose_pkey.h), among the keys
+	 * of the rx_set_keys call that returned verified_gen; 0 for none. */
+	int verified_key, verified_alg;
+	unsigned long verified_gen;
 } rx_taken;
 
 void rx_taken_free(rx_taken *t);
@@ -73,6 +79,22 @@ int rx_take(rx_server *s, double timeout, rx_taken *out);
 int rx_answer(rx_server *s, int64_t id, unsigned status, char *body, size_t len, char *headers,
 	      size_t n_headers);
 
+/* A public key for the verification threads: RSA n and e (rsa != 0) or a
+ * P-256 point x and y, decoded, and the kid (NULL for none). */
+typedef struct rx_key_spec {
+	const char *kid;
+	size_t kid_len;
+	int rsa;
+	const unsigned char *a, *b;
+	size_t alen, blen;
+} rx_key_spec;
+
+/* Replaces the keys the verification threads check queued requests with,
+ * starting the threads the first time. Keys that cannot be imported keep
+ * their index and prove nothing. NULL and the keys' generation in *gen
+ * (see rx_taken.verified_gen), or what went wrong. */
+const char *rx_set_keys(rx_server *s, const rx_key_spec *specs, size_t n, unsigned long *gen);
+
 /* The statuses C answers with itself, in the order rx_stats reports them. */
 #define RX_STAT_CODES { 400, 401, 404, 405, 413, 501, 503 }
 #define RX_N_STATS 7
@@ -85,6 +107,7 @@ typedef struct rx_stats {
 	unsigned long refused;  /* connections refused (max_connections, per_ip_limit) */
 	unsigned long dropped;  /* connections cut: headers late, idle, a body over
 				   its limit */
+	unsigned long verified; /* signatures proved by the verification threads */
 } rx_stats;
 
 void rx_get_stats(rx_server *s, rx_stats *out);

@@ -118,11 +118,12 @@ int luaopen_ssf_jose(lua_State *L)
 		{ "random", l_random },
 		{ "load_key", ssf_jose_load_key },
 		{ "generate_key", ssf_jose_generate_key },
-		{ "verify", ssf_jose_verify },
 		{ "openssl_version", l_openssl_version },
 		{ NULL, NULL },
 	};
 	ssf_jose_key_open(L);
 	luaL_newlib(L, funcs);
+	ssf_jose_push_verify(L);
+	lua_setfield(L, -2, "verify");
 	return 1;
 }

@@ -1,5 +1,6 @@
 /* Shared between the files of the ssf.jose module (jose.c, jose_key.c,
- * jose_verify.c, jose_ecdsa.c); not a public interface. */
+ * jose_verify.c, jose_pkey.c, jose_ecdsa.c; the last two are also built
+ * into ssf.httpd for its verification threads); not a public interface. */
 #ifndef SSF_JOSE_H
 #define SSF_JOSE_H
 
@@ -34,5 +35,7 @@ void ssf_jose_key_open(lua_State *L);
 int ssf_jose_load_key(lua_State *L);
 int ssf_jose_generate_key(lua_State *L);
 int ssf_jose_verify(lua_State *L);
+/* Pushes jose.verify: ssf_jose_verify closed over its key cache. */
+void ssf_jose_push_verify(lua_State *L);
 
 #endif

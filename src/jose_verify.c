@@ -1,14 +1,18 @@
 /* jose.verify(jwk, alg, signing_input, signature): checks one JWS signature
- * against a public JWK given as a Lua table. The key is imported afresh on
- * every call and freed before returning; nothing is cached in C. */
+ * against a public JWK given as a Lua table.
+ *
+ * Importing a key (and the Montgomery or curve tables OpenSSL builds on its
+ * first use) costs more than a signature check, and a receiver checks every
+ * SET against the same few keys. So the imported EVP_PKEYs are kept in a
+ * small cache keyed by the JWK's decoded public numbers, which are compared
+ * byte for byte: a key is only ever reused for exactly the numbers it was
+ * built from. The cache and the fetched digests live in a userdata that is
+ * the upvalue of jose.verify, so the Lua state owns them and frees them in
+ * its __gc; a key that fails to import is never cached. */
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
-#include <openssl/rsa.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -17,22 +21,29 @@
 
 #include "b64url.h"
 #include "jose.h"
+#include "jose_pkey.h"
 
 #define COORD 32 /* bytes in a P-256 coordinate */
+#define CACHED_KEYS 8 /* a JWKS or two: more keys are rotated through */
+#define SECOND_MAX COORD /* widest JWK second member: EC y; RSA e is at most 8 */
 
-enum family { PKCS1, PSS, ECDSA };
 
-static const struct alg {
-	const char *name;
-	const char *digest;
-	enum family family;
-} ALGS[] = {
-	{ "RS256", "SHA256", PKCS1 },
-	{ "RS384", "SHA384", PKCS1 },
-	{ "RS512", "SHA512", PKCS1 },
-	{ "PS256", "SHA256", PSS },
-	{ "ES256", "SHA256", ECDSA },
+/* One imported key, and the numbers it was imported from. */
+struct slot {
+	EVP_PKEY *pkey; /* NULL: empty */
+	int rsa;
+	size_t alen, blen;
+	unsigned char a[SSF_RSA_MAX_BYTES], b[SECOND_MAX];
 };
+
+/* The upvalue of jose.verify. */
+struct cache {
+	EVP_MD *md[SSF_JOSE_NALGS]; /* fetched once: a fetch by name takes a lock */
+	struct slot slots[CACHED_KEYS];
+	unsigned next;     /* the slot replaced next, round robin */
+};
+
+#define CACHE_MT "ssf.jose.verify_cache"
 
 /* The public numbers of a JWK, decoded from base64url into fixed buffers. */
 struct jwk {
@@ -82,9 +93,9 @@ static const char *jwk_bytes(lua_State *L, const char *name, unsigned char *out,
 /* Reads and decodes the JWK at index 1 for alg. On failure pushes the
  * reason and returns 0. Runs before any OpenSSL object exists, so a Lua
  * error here (memory, a raising __index) loses nothing. */
-static int read_jwk(lua_State *L, const struct alg *alg, struct jwk *k)
+static int read_jwk(lua_State *L, const ssf_jose_alg *alg, struct jwk *k)
 {
-	int rsa = alg->family != ECDSA;
+	int rsa = alg->family != SSF_ECDSA;
 	if (!jwk_is(L, "kty", rsa ? "RSA" : "EC")) {
 		lua_pushfstring(L, "%s needs a JWK with kty \"%s\"", alg->name, rsa ? "RSA" : "EC");
 		return 0;
@@ -106,87 +117,67 @@ static int read_jwk(lua_State *L, const struct alg *alg, struct jwk *k)
 	return 1;
 }
 
-static EVP_PKEY *from_params(const char *type, const OSSL_PARAM *params)
+static int cache_gc(lua_State *L)
 {
-	EVP_PKEY *pkey = NULL;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
-	if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, (OSSL_PARAM *)params) != 1)
-		pkey = NULL;
-	EVP_PKEY_CTX_free(ctx);
-	return pkey;
-}
-
-/* The import functions set *why when they return NULL. */
-static EVP_PKEY *import_rsa(const struct jwk *k, const char **why)
-{
-	EVP_PKEY *pkey = NULL;
-	OSSL_PARAM *params = NULL;
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	BIGNUM *n = BN_bin2bn(k->a, (int)k->alen, NULL);
-	BIGNUM *e = BN_bin2bn(k->b, (int)k->blen, NULL);
-	*why = "cannot import the RSA JWK";
-	if (bld == NULL || n == NULL || e == NULL)
-		goto done;
-	if (BN_num_bits(n) < SSF_RSA_MIN_BITS) {
-		*why = "the RSA key is shorter than 2048 bits";
-		goto done;
+	struct cache *c = luaL_checkudata(L, 1, CACHE_MT);
+	for (size_t i = 0; i < SSF_JOSE_NALGS; i++) {
+		EVP_MD_free(c->md[i]);
+		c->md[i] = NULL;
 	}
-	if (!BN_is_odd(e) || BN_is_one(e)) {
-		*why = "the RSA exponent e is not an odd number above 1";
-		goto done;
+	for (size_t i = 0; i < CACHED_KEYS; i++) {
+		EVP_PKEY_free(c->slots[i].pkey);
+		c->slots[i].pkey = NULL;
 	}
-	if (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) == 1 &&
-	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) == 1 &&
-	    (params = OSSL_PARAM_BLD_to_param(bld)) != NULL)
-		pkey = from_params("RSA", params);
-done:
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	BN_free(n);
-	BN_free(e);
+	return 0;
+}
+
+/* The cached key for k, or a new one put in the cache (NULL, *why set, if
+ * it cannot be imported). The cache keeps its reference: the caller does
+ * not free the key. */
+static EVP_PKEY *cached_key(struct cache *c, int rsa, const struct jwk *k, const char **why)
+{
+	for (size_t i = 0; i < CACHED_KEYS; i++) {
+		struct slot *s = &c->slots[i];
+		if (s->pkey != NULL && s->rsa == rsa && s->alen == k->alen && s->blen == k->blen &&
+		    memcmp(s->a, k->a, k->alen) == 0 && memcmp(s->b, k->b, k->blen) == 0)
+			return s->pkey;
+	}
+	if (k->blen > SECOND_MAX) { /* read_jwk bounds it; never cache a truncated key */
+		*why = "cannot import the JWK";
+		return NULL;
+	}
+	EVP_PKEY *pkey = ssf_jose_import(rsa, k->a, k->alen, k->b, k->blen, why);
+	if (pkey == NULL)
+		return NULL;
+	struct slot *s = &c->slots[c->next];
+	c->next = (c->next + 1) % CACHED_KEYS;
+	EVP_PKEY_free(s->pkey);
+	s->pkey = pkey;
+	s->rsa = rsa;
+	s->alen = k->alen;
+	s->blen = k->blen;
+	memcpy(s->a, k->a, k->alen);
+	memcpy(s->b, k->b, k->blen);
 	return pkey;
 }
 
-static EVP_PKEY *import_p256(const struct jwk *k, const char **why)
+void ssf_jose_push_verify(lua_State *L)
 {
-	static char group[] = "prime256v1"; /* OpenSSL's name for P-256 */
-	unsigned char point[1 + 2 * COORD];
-	point[0] = 0x04; /* uncompressed: 04 || x || y (SEC 1 §2.3.3) */
-	memcpy(point + 1, k->a, COORD);
-	memcpy(point + 1 + COORD, k->b, COORD);
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
-		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point),
-		OSSL_PARAM_construct_end(),
-	};
-	/* The import checks that the point lies on the curve. */
-	EVP_PKEY *pkey = from_params("EC", params);
-	*why = "the EC JWK is not a point on P-256";
-	return pkey;
-}
-
-/* 1: the signature verifies; 0: it does not (or cannot be checked). */
-static int check_signature(EVP_PKEY *pkey, const struct alg *alg, const unsigned char *msg,
-			   size_t mlen, const unsigned char *sig, size_t slen)
-{
-	EVP_PKEY_CTX *pctx = NULL;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx != NULL &&
-		 EVP_DigestVerifyInit_ex(ctx, &pctx, alg->digest, NULL, NULL, pkey, NULL) == 1;
-	/* RFC 7518 §3.5: PSS with MGF1 over the same hash and a salt as long
-	 * as the hash; any other salt length is refused. */
-	if (ok && alg->family == PSS)
-		ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-		     EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, alg->digest, NULL) == 1 &&
-		     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1;
-	ok = ok && EVP_DigestVerify(ctx, sig, slen, msg, mlen) == 1;
-	EVP_MD_CTX_free(ctx);
-	return ok;
+	struct cache *c = ssf_newuserdata(L, sizeof *c);
+	memset(c, 0, sizeof *c);
+	if (luaL_newmetatable(L, CACHE_MT)) {
+		lua_pushcfunction(L, cache_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushliteral(L, "private");
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_setmetatable(L, -2);
+	lua_pushcclosure(L, ssf_jose_verify, 1);
 }
 
 int ssf_jose_verify(lua_State *L)
 {
+	struct cache *c = lua_touserdata(L, lua_upvalueindex(1));
 	luaL_checktype(L, 1, LUA_TTABLE);
 	size_t nlen, mlen, slen;
 	const char *name = luaL_checklstring(L, 2, &nlen);
@@ -194,10 +185,8 @@ int ssf_jose_verify(lua_State *L)
 	const unsigned char *sig = (const unsigned char *)luaL_checklstring(L, 4, &slen);
 	luaL_checkstack(L, 4, "JWK members");
 
-	const struct alg *alg = NULL;
-	for (size_t i = 0; i < sizeof ALGS / sizeof ALGS[0]; i++)
-		if (nlen == strlen(ALGS[i].name) && memcmp(name, ALGS[i].name, nlen) == 0)
-			alg = &ALGS[i];
+	int ai = ssf_jose_alg_index(name, nlen);
+	const ssf_jose_alg *alg = ai < 0 ? NULL : &SSF_JOSE_ALGS[ai];
 	if (alg == NULL) {
 		ssf_pushfail(L);
 		lua_pushliteral(L, "unsupported alg: only RS256, RS384, RS512, PS256 and ES256 are accepted");
@@ -210,28 +199,20 @@ int ssf_jose_verify(lua_State *L)
 		lua_insert(L, -2);
 		return 2;
 	}
-	unsigned char der[SSF_ES256_DER_MAX];
-	if (alg->family == ECDSA) {
-		if (slen != SSF_ES256_SIG_BYTES) {
-			ssf_pushfail(L);
-			lua_pushliteral(L, "an ES256 signature must be 64 bytes (R || S)");
-			return 2;
-		}
-		if (!ssf_jose_rs_to_der(sig, der, sizeof der, &slen)) {
-			ssf_pushfail(L);
-			lua_pushliteral(L, "signature does not verify");
-			return 2;
-		}
-		sig = der;
+	if (alg->family == SSF_ECDSA && slen != SSF_ES256_SIG_BYTES) {
+		ssf_pushfail(L);
+		lua_pushliteral(L, "an ES256 signature must be 64 bytes (R || S)");
+		return 2;
 	}
 
 	/* No Lua from here until every OpenSSL object is freed. */
 	const char *why = NULL;
-	EVP_PKEY *pkey = alg->family == ECDSA ? import_p256(&k, &why) : import_rsa(&k, &why);
-	int ok = pkey != NULL && check_signature(pkey, alg, msg, mlen, sig, slen);
+	if (c->md[ai] == NULL)
+		c->md[ai] = EVP_MD_fetch(NULL, alg->digest, NULL);
+	EVP_PKEY *pkey = cached_key(c, alg->family != SSF_ECDSA, &k, &why);
+	int ok = pkey != NULL && ssf_jose_check(pkey, alg, c->md[ai], msg, mlen, sig, slen);
 	if (pkey != NULL)
 		why = "signature does not verify";
-	EVP_PKEY_free(pkey);
 	ERR_clear_error();
 
 	if (ok) {

@@ -89,8 +89,11 @@ local function new(opts)
   if not opts.verify and not opts.verifier then
     misuse("receiver", "verify (options for ssf.set.verify) or verifier (a function) is required")
   end
-  local verify = opts.verifier
-  if not verify then
+  local verify
+  if opts.verifier then
+    local verifier = opts.verifier
+    verify = function(_, req) return verifier(req.body) end
+  else
     local set = require "ssf.set"
     -- A SET refused for its age alone is lost for good (transmitters do
     -- not resend after a 400), and after an outage the whole backlog is
@@ -100,7 +103,12 @@ local function new(opts)
     for k, v in pairs(opts.verify) do verify_opts[k] = v end
     local ok, msg = set.check(verify_opts)
     if not ok then misuse("receiver", "option 'verify': " .. msg) end
-    verify = function(jwt) return set.verify(jwt, verify_opts) end
+    verify = function(rx, req)
+      local proof = { key = rx:_proved_key(req), alg = req.alg }
+      local a, b, c = set._verify_proved(req.body, verify_opts, proof)
+      if proof.jwks and proof.jwks ~= rx._handed_jwks then rx:_hand_keys(proof.jwks) end
+      return a, b, c
+    end
   end
 
   local host, port = parse_listen(opts.listen or DEFAULT_LISTEN)
@@ -156,6 +164,60 @@ function Receiver:__tostring()
   return "ssf.receiver: " .. self.endpoint_url
 end
 
+---------------------------------------------------------------- keys for C
+
+local MAX_HANDED_KEYS = 1024
+
+-- The members a key's numbers come from, as they were handed to C.
+local KEY_MEMBERS = { "kty", "crv", "n", "e", "x", "y" }
+
+-- A JWK's decoded numbers for ssf.httpd's verification threads: rsa, a, b;
+-- nil for a key they cannot use (ssf.set then checks it itself).
+local function key_numbers(k)
+  local jose = require "ssf.jose"
+  local rsa = k.kty == "RSA"
+  local first, second = k[rsa and "n" or "x"], k[rsa and "e" or "y"]
+  if not (rsa or (k.kty == "EC" and k.crv == "P-256")) or type(first) ~= "string"
+    or type(second) ~= "string" or (k.kid ~= nil and type(k.kid) ~= "string") then
+    return nil
+  end
+  local a, b = jose.b64url_decode(first), jose.b64url_decode(second)
+  if a and b then return rsa, a, b end
+end
+
+-- Hands the keys of the JWKS ssf.set has just used to the verification
+-- threads, which check each new SET's signature on every core before it
+-- reaches Lua; remembers which key each index is, and its members then.
+function Receiver:_hand_keys(jwks)
+  self._handed_jwks = jwks -- tried once per JWKS, even if it fails below
+  local list, handed = {}, {}
+  for _, k in ipairs(type(jwks.keys) == "table" and jwks.keys or {}) do
+    local rsa, a, b
+    if type(k) == "table" then rsa, a, b = key_numbers(k) end
+    if a then
+      list[#list + 1] = { rsa = rsa, a = a, b = b, kid = k.kid }
+      local was = { key = k }
+      for _, m in ipairs(KEY_MEMBERS) do was[m] = k[m] end
+      handed[#handed + 1] = was
+    end
+  end
+  -- ssf.httpd takes at most 1,024; a JWKS that large is checked in Lua.
+  if #list > MAX_HANDED_KEYS then list, handed = {}, {} end
+  local gen = self._srv:keys(list)
+  self._handed, self._handed_gen = gen and handed, gen
+end
+
+-- The key table whose signature of req.body the threads proved, if it
+-- still holds the numbers it was handed with; else nil.
+function Receiver:_proved_key(req)
+  local was = req.key and req.keyset == self._handed_gen and self._handed and self._handed[req.key]
+  if not was then return nil end
+  for _, m in ipairs(KEY_MEMBERS) do
+    if was.key[m] ~= was[m] then return nil end
+  end
+  return was.key
+end
+
 function Receiver:_seen(jti)
   return self._jtis[jti] or self._jtis_old[jti] or false
 end
@@ -179,7 +241,7 @@ end
 -- valid and (unless manual) was answered 202 in time; nil otherwise.
 function Receiver:_handle(req, manual)
   local srv = self._srv
-  local ok, set, msg, info = pcall(self._verify, req.body)
+  local ok, set, msg, info = pcall(self._verify, self, req)
   if not ok then
     -- A bug in the verifier: the transmitter may retry later; the script
     -- sees the error.
@@ -305,7 +367,8 @@ end
 --- `connections` (open now), `buffered` (request body bytes held in C),
 --- `refused` (connections refused by
 --- max_connections or per_ip_limit) and `dropped` (connections cut: headers
---- not in by header_timeout, idle past idle_timeout, a body over its limit).
+--- not in by header_timeout, idle past idle_timeout, a body over its limit)
+--- and `verified` (signatures checked on the verification threads).
 function Receiver:stats()
   if not self._srv then error("attempt to use a closed receiver", 2) end
   return self._srv:stats()

@@ -320,6 +320,36 @@ describe("ssf.jose", function()
       fails(rs:public_jwk(), "RS256", rs:sign("m"):sub(2), "signature does not verify")
     end)
 
+    it("reuses an imported key only for the very same numbers, through more keys than it keeps", function()
+      -- Keys are imported once and kept, keyed by their decoded numbers:
+      -- twelve keys cycle the cache; each must still verify its own
+      -- signatures and no other key's, on every round.
+      local keys, sigs = {}, {}
+      for i = 1, 12 do
+        keys[i] = jose.generate_key("ES256")
+        sigs[i] = keys[i]:sign("m" .. i)
+      end
+      for _ = 1, 2 do
+        for i = 1, 12 do
+          assert.is_true(jose.verify(keys[i]:public_jwk(), "ES256", "m" .. i, sigs[i]), i)
+          local j = i % 12 + 1
+          assert.is_nil(jose.verify(keys[j]:public_jwk(), "ES256", "m" .. i, sigs[i]), i)
+        end
+      end
+      -- Same modulus, other exponent: another key, whatever was cached.
+      local sig = rs:sign("m")
+      assert.is_true(jose.verify(rs:public_jwk(), "RS256", "m", sig))
+      local jwk = rs:public_jwk()
+      jwk.e = "Aw" -- 3
+      local ok, msg = jose.verify(jwk, "RS256", "m", sig)
+      assert.is_nil(ok)
+      assert.are.equal("signature does not verify", msg)
+      -- A PS256 check with the cached RSA key still insists on PSS padding.
+      assert.is_nil(jose.verify(rs:public_jwk(), "PS256", "m", sig))
+      assert.is_true(jose.verify(rs:public_jwk(), "RS256", "m", sig))
+      for _, k in ipairs(keys) do k:close() end
+    end)
+
     it("refuses RSA moduli under 2048 bits", function()
       local code, out = env.run(("openssl rsa -in %s -modulus -noout"):format(q(dir .. "/rsa1024.pem")))
       assert.are.equal(0, code)

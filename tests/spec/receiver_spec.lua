@@ -172,7 +172,8 @@ describe("ssf.receiver", function()
     -- server notices the last close in its own time.
     assert.is_true(eventually(function() return rx:stats().connections == 0 end))
     assert.are.same({ [400] = 2, [401] = 5, [404] = 1, [405] = 1, [413] = 2, [501] = 0, [503] = 0,
-                      waiting = 0, connections = 0, buffered = 0, refused = 0, dropped = 1 }, rx:stats())
+                      waiting = 0, connections = 0, buffered = 0, refused = 0, dropped = 1,
+                      verified = 0 }, rx:stats())
     local set, msg, info = rx:next(0)
     assert.is_nil(set)
     assert.are.equal("timeout", msg)
