@@ -4,6 +4,7 @@
 -- the run is interrupted.
 local ssf = require "ssf"
 local cli = require "ssf.cli"
+local backup_file = require "ssf.backup"
 -- 128 random bits as hex (OpenSSL's RAND_bytes), for states and secrets.
 local random_id = require("ssf.jws").random_id
 
@@ -97,14 +98,7 @@ local function read_json(path)
 end
 
 local function read_backup(path)
-  local f, err = io.open(path, "rb")
-  if not f then cli.fail("cannot read backup: " .. err) end
-  f:close()
-  local saved = read_json(path)
-  if type(saved) ~= "table" or type(saved.stream) ~= "table" then
-    cli.fail(path .. " is not a stream backup written by this script")
-  end
-  return saved.stream
+  return cli.check(backup_file.read(path))
 end
 
 -- Writes path through a temporary file and a rename, so it is whole or absent.
@@ -123,18 +117,8 @@ end
 
 -- Never overwrites: an older backup may be the only copy of a good config.
 local function write_backup(path, stream)
-  local f = io.open(path, "rb")
-  if f then
-    f:close()
-    cli.fail(path .. " already exists; choose another --backup file")
-  end
-  local ok, err = write_json(path, {
-    saved_by = "ssflua rotate_receiver.lua",
-    saved_at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
-    org = okta.org,
-    note = "Okta does not return delivery.authorization_header, so it is not in this backup.",
-    stream = stream,
-  })
+  local ok, err, exists = backup_file.write(path, stream, "ssflua rotate_receiver.lua", okta.org)
+  if exists then cli.fail(path .. " already exists; choose another --backup file") end
   if not ok then cli.fail("cannot write backup " .. path .. ": " .. err) end
 end
 
@@ -172,7 +156,7 @@ local function describe(meta)
 end
 
 local function default_backup(id)
-  return ("ssf-stream-%s-%s.json"):format(id, os.date("!%Y%m%dT%H%M%SZ"))
+  return backup_file.path(nil, id)
 end
 
 if opts.restore then

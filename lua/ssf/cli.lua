@@ -9,8 +9,10 @@ end
 --- Parses argv against spec and returns a table of option values, keyed
 --- by option name without dashes ("dry-run" -> dry_run), plus positional
 --- arguments in order. spec = { usage = "...", options = {
----   { "--endpoint", "URL", "what it does" }, { "--dry-run", nil, "..." } } }
---- --help prints the usage and exits 0; a mistake prints it and exits 2.
+---   { "--endpoint", "URL", "what it does" }, { "--dry-run", nil, "..." } },
+---   usage_status = N }
+--- --help prints the usage and exits 0; a mistake prints it and exits 2
+--- (or usage_status, for a script whose 2 means something else).
 function cli.parse(argv, spec)
   local by_name = {}
   for _, o in ipairs(spec.options) do by_name[o[1]] = o end
@@ -28,7 +30,7 @@ function cli.parse(argv, spec)
   local function bad(msg)
     io.stderr:write(script_name(), ": ", msg, "\n")
     usage(io.stderr)
-    os.exit(2)
+    os.exit(spec.usage_status or 2)
   end
 
   local opts, i = {}, 1

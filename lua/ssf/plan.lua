@@ -145,6 +145,20 @@ local function create_config(d)
   return cfg
 end
 
+--- The body to PUT or PATCH for a stream (or a change's config): a copy of
+--- only what a client sets, stream_id and the managed fields. The
+--- transmitter's read-only fields are left out, since a value sent for one
+--- must equal what the transmitter would set, and events_delivered follows
+--- events_requested: a restored backup would send a stale one.
+function plan.body(stream)
+  local body = { stream_id = stream.stream_id, delivery = {} }
+  for _, path in ipairs(MANAGED) do
+    local v = get(stream, path)
+    if not absent(v) then set(body, path, copy(v)) end
+  end
+  return body
+end
+
 --- See the header comment. Returns changes, notes; or nil, message, info
 --- (kind "config") when current is ambiguous. Raises on misuse.
 function plan.plan(desired, current)
@@ -229,7 +243,10 @@ function plan.describe(changes)
     end
     for _, f in ipairs(c.fields or {}) do
       if f.added then
-        lines[#lines + 1] = ("    %s: +%s -%s"):format(f.field, show(f.added), show(f.removed))
+        local parts = {}
+        if #f.added > 0 then parts[#parts + 1] = "+" .. show(f.added) end
+        if #f.removed > 0 then parts[#parts + 1] = "-" .. show(f.removed) end
+        lines[#lines + 1] = ("    %s: %s"):format(f.field, table.concat(parts, " "))
       else
         lines[#lines + 1] = ("    %s: %s -> %s"):format(f.field, show(f.old), show(f.new))
       end

@@ -129,11 +129,11 @@ end
 local function fetch_json(url, client, what, accept)
   local ok, err = check_url(url, what)
   if not ok then return nil, err end
-  -- Through nginx inside an nginx worker (the worker keeps serving).
-  local t, terr = require("ssf.transport").new()
-  if not t then return nil, terr end
-  local answer, status, body
-  answer, body = t:perform {
+  -- Through the transport: nginx's inside an nginx worker (the worker
+  -- keeps serving), and inside a task the others run meanwhile.
+  local transport, terr = require("ssf.transport").new()
+  if not transport then return nil, terr end
+  local answer, failure = transport:perform {
     url = url,
     headers = { "Accept: " .. accept },
     timeout = client and math.min(client.timeout, FETCH.timeout) or FETCH.timeout,
@@ -143,11 +143,11 @@ local function fetch_json(url, client, what, accept)
     ca_file = client and client.ca_file, proxy = client and client.proxy,
     user_agent = client and client.user_agent,
   }
-  t:close()
-  if answer then status, body = answer.status, answer.body end
-  if not status then -- then body is perform's message
-    return nil, ("cannot fetch the %s from %s: %s"):format(what, url, errors.redact(body)), true
+  transport:close()
+  if not answer then
+    return nil, ("cannot fetch the %s from %s: %s"):format(what, url, errors.redact(failure)), true
   end
+  local status, body = answer.status, answer.body
   if status ~= 200 then
     return nil, ("the %s endpoint %s answered HTTP %d"):format(what, url, status),
       status == 408 or status == 429 or status >= 500

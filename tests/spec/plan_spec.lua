@@ -133,6 +133,40 @@ describe("ssf.plan", function()
     assert.has_error(function() plan({ events_requested = { 1 } }, {}) end)
   end)
 
+  it("describes an event set by what it gains and loses, leaving out an empty side", function()
+    local CC2 = ssf.events.CREDENTIAL_COMPROMISE
+    local lines = describe_changes(plan(desired { events_requested = { SR, CC, CC2 } }, { current() }))
+    assert.are.same({ "~ update esc1", "    events_requested: +[" .. CC2 .. "]" }, lines)
+    lines = describe_changes(plan(desired { events_requested = { CC2 } }, { current() }))
+    assert.are.same({ "~ update esc1", ("    events_requested: +[%s] -[%s, %s]"):format(CC2, CC, SR) }, lines)
+  end)
+
+  it("plans a field the stream lacks as an update from absent", function()
+    local changes = plan(desired(), { current { format = ssf.null } })
+    assert.are.equal("update", changes[1].action)
+    assert.are.same({ field = "format", old = ssf.null, new = "iss_sub" }, changes[1].fields[1])
+    assert.are.equal("iss_sub", changes[1].config.format)
+    assert.are.same({ "~ update esc1", "    format: (absent) -> iss_sub" }, describe_changes(changes))
+  end)
+
+  it("gives the body to send for a stream: a copy of what a client sets, no read-only field", function()
+    local s = current { status = "enabled" }
+    local body = require("ssf.plan").body(s)
+    assert.are.same({ "delivery", "events_requested", "format", "stream_id" }, (function()
+      local keys = {}
+      for k in pairs(body) do keys[#keys + 1] = k end
+      table.sort(keys)
+      return keys
+    end)())
+    body.delivery.endpoint_url = "https://changed.example.com/"
+    body.events_requested[1] = "x"
+    assert.are.equal("https://rx.example.com/ssf", s.delivery.endpoint_url)
+    assert.are.equal(SR, s.events_requested[1])
+    assert.matches('"events_requested":%[', ssf.json.encode(body))
+    -- A field wanted absent stays absent.
+    assert.is_nil(require("ssf.plan").body(current { format = ssf.null }).format)
+  end)
+
   it("describes changes one line per field", function()
     local d = desired()
     d.delivery.endpoint_url = "https://rx2.example.com/ssf"

@@ -109,6 +109,9 @@ describe("scripts", function()
       local saved = ssf.json.decode(io.open(backup):read("a"))
       assert.are.equal("https://old.example.com/events", saved.stream.delivery.endpoint_url)
       assert.are.equal(s.stream_id, saved.stream.stream_id)
+      -- Configuration is nobody else's business: mode 0600.
+      local _, mode = env.run("stat -c %a " .. env.q(backup))
+      assert.are.equal("600", mode:match("%d+"))
 
       -- The order on the wire: read, PATCH, then verification.
       local seen = f:requests()

@@ -270,6 +270,31 @@ describe("tasks", function()
     assert.are.equal(5, api_requests())
   end)
 
+  it("fetches a JWKS inside a task without holding up the others", function()
+    f:faults { { match = { path = "/oauth2/v1/keys" }, delay_ms = 1500 } }
+    local b64 = require("ssf.jws").lib().b64url_encode
+    local jwt = b64(ssf.json.encode { alg = "RS256", kid = "no-such-key", typ = "secevent+jwt" }) .. "." ..
+      b64(ssf.json.encode { iss = f.url }) .. "." .. b64("not a signature")
+    local okta = f:client()
+    local finished = {}
+    local verifier = ssf.spawn(function()
+      local set, msg = ssf.set.verify(jwt, { jwks = f.url .. "/oauth2/v1/keys", issuer = f.url, audience = "aud" })
+      finished[#finished + 1] = "verify"
+      return set, msg
+    end)
+    local worker = ssf.spawn(function()
+      for _ = 1, 5 do assert(okta:streams()) end
+      finished[#finished + 1] = "worker"
+      return true
+    end)
+    local set, msg = verifier:join()
+    assert.is_nil(set)
+    assert.matches("no%-such%-key", msg)
+    assert.is_true(worker:join())
+    okta:close()
+    assert.are.same({ "worker", "verify" }, finished)
+  end)
+
   it("blocks as before outside tasks, and nests ssf.all and join inside tasks", function()
     local okta = f:client()
     assert.is_nil(tasks.running())

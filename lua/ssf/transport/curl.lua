@@ -7,7 +7,7 @@
 --                        | nil, message, {kind=, reached=, code=, final=}
 --   t:sleep(seconds)    cooperative inside a task, blocking outside
 --   t:now()             seconds on a monotonic clock
---   t:close()           idempotent
+--   t:close()           idempotent (also __close)
 -- request: the table session:perform takes (src/http_xfer.c).
 local http = require "ssf.http"
 local tasks = require "ssf.tasks"
@@ -36,6 +36,7 @@ function Transport:close()
     self._session = nil
   end
 end
+Transport.__close = Transport.close
 
 return {
   new = function() return setmetatable({ _session = http.session() }, Transport) end,
