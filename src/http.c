@@ -31,6 +31,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
+
 #include "http_multi.h"
 #include "http_xfer.h"
 #include "sigint.h"
@@ -68,7 +70,7 @@ static int session_close(lua_State *L)
 
 static int l_session(lua_State *L)
 {
-	session *s = lua_newuserdatauv(L, sizeof *s, 0);
+	session *s = ssf_newuserdata(L, sizeof *s);
 	memset(s, 0, sizeof *s);
 	luaL_setmetatable(L, SESSION_MT);
 	s->multi = curl_multi_init();
@@ -144,7 +146,7 @@ static void set_part(lua_State *L, url_box *b, CURLUPart which, const char *key)
 static int l_parse_url(lua_State *L)
 {
 	const char *s = luaL_checkstring(L, 1);
-	url_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+	url_box *b = ssf_newuserdata(L, sizeof *b);
 	b->u = NULL;
 	b->part = NULL;
 	luaL_setmetatable(L, URL_MT);

@@ -29,6 +29,7 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 
+#include "compat.h"
 #include "http_multi.h"
 #include "http_xfer.h"
 #include "sigint.h"
@@ -89,10 +90,10 @@ int ssf_http_multi_new(lua_State *L)
 	if (!lua_isnoneornil(L, 1)) {
 		luaL_checktype(L, 1, LUA_TTABLE);
 		lua_getfield(L, 1, "max_host_connections");
-		limit = luaL_optinteger(L, -1, 0);
+		limit = ssf_optinteger(L, -1, 0);
 		lua_pop(L, 1);
 	}
-	multi *m = lua_newuserdatauv(L, sizeof *m, 0);
+	multi *m = ssf_newuserdata(L, sizeof *m);
 	memset(m, 0, sizeof *m);
 	luaL_setmetatable(L, MULTI_MT);
 	if ((m->multi = curl_multi_init()) == NULL)
@@ -209,7 +210,7 @@ static int multi_run(lua_State *L)
 
 static ssf_xfer *check_id(lua_State *L, multi *m, int want)
 {
-	lua_Integer id = luaL_checkinteger(L, 2);
+	lua_Integer id = ssf_checkinteger(L, 2);
 	luaL_argcheck(L, id >= 1 && id <= m->nslots, 2, "unknown transfer id");
 	ssf_xfer *x = m->slots[id - 1];
 	int ok = want == RUNNING ? x->state != FREE : x->state == FINISHED || x->state == DONE;
@@ -242,7 +243,7 @@ static int multi_cancel(lua_State *L)
 static int multi_limit(lua_State *L)
 {
 	multi *m = check_multi(L);
-	set_limit(L, m, luaL_checkinteger(L, 2));
+	set_limit(L, m, ssf_checkinteger(L, 2));
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 
 #include <lauxlib.h>
 
+#include "compat.h"
 #include "headers.h"
 #include "http_xfer.h"
 #include "sigint.h"
@@ -143,7 +144,7 @@ static int set_string(CURL *e, CURLoption opt, char **held, const char *want, co
  * stays on the stack, which keeps the returned pointer valid. */
 static const char *opt_string(lua_State *L, int idx, const char *key, const char *def)
 {
-	if (lua_getfield(L, idx, key) == LUA_TNIL)
+	if (ssf_getfield(L, idx, key) == LUA_TNIL)
 		return def;
 	if (lua_type(L, -1) != LUA_TSTRING)
 		luaL_error(L, "bad request option '%s' (string expected, got %s)", key,
@@ -166,7 +167,7 @@ static double opt_number(lua_State *L, int idx, const char *key, double def)
 static const char *header_line(lua_State *L, lua_Integer i, size_t *len)
 {
 	/* Strings only: a converted number would not stay referenced. */
-	const char *h = lua_rawgeti(L, -1, i) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+	const char *h = ssf_rawgeti(L, -1, i) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
 	if (h == NULL || strpbrk(h, "\r\n") != NULL || strlen(h) != *len)
 		luaL_error(L, "bad request option 'headers' (entry %d is not a header line)", (int)i);
 	lua_pop(L, 1); /* still referenced by the table, so h stays valid */
@@ -197,8 +198,8 @@ static int same_headers(lua_State *L, ssf_xfer *x, lua_Integer n)
 static void set_headers(lua_State *L, int idx, ssf_xfer *x)
 {
 	lua_Integer n = 0;
-	if (lua_getfield(L, idx, "headers") == LUA_TTABLE)
-		n = luaL_len(L, -1);
+	if (ssf_getfield(L, idx, "headers") == LUA_TTABLE)
+		n = ssf_len(L, -1);
 	if (same_headers(L, x, n)) {
 		lua_pop(L, 1);
 		return;
@@ -246,7 +247,7 @@ void ssf_xfer_prepare(lua_State *L, int idx, ssf_xfer *x)
 	size_t body_len = 0;
 	const char *body = opt_string(L, idx, "body", NULL);
 	if (body)
-		body_len = lua_rawlen(L, -1);
+		body_len = ssf_rawlen(L, -1);
 	const char *ca_file = opt_string(L, idx, "ca_file", NULL);
 	const char *proxy = opt_string(L, idx, "proxy", NULL);
 	const char *user_agent = opt_string(L, idx, "user_agent", NULL);
@@ -324,7 +325,7 @@ static void push_headers(lua_State *L, const ssf_buf *head)
 		lua_pushlstring(L, lower, nlen);
 		/* Repeated fields are joined as RFC 9110 allows. */
 		lua_pushvalue(L, -1);
-		if (lua_rawget(L, -3) == LUA_TSTRING) {
+		if (ssf_rawget(L, -3) == LUA_TSTRING) {
 			lua_pushliteral(L, ", ");
 			lua_pushlstring(L, value, vlen);
 			lua_concat(L, 3);
@@ -434,9 +435,10 @@ static int fail_transfer(lua_State *L, ssf_xfer *x, CURLcode rc)
 	const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
 
 	if (x->body_too_big) {
-		lua_pushfstring(L, "response body exceeds max_body (%I bytes)",
-				(lua_Integer)x->body.max);
-		return ssf_xfer_push_failure(L, "decode", lua_tostring(L, -1), 1, NULL, 0);
+		/* Not lua_pushfstring's %I, which LuaJIT lacks. */
+		char msg[80];
+		snprintf(msg, sizeof msg, "response body exceeds max_body (%zu bytes)", (size_t)x->body.max);
+		return ssf_xfer_push_failure(L, "decode", msg, 1, NULL, 0);
 	}
 	if (x->head_too_big)
 		return ssf_xfer_push_failure(L, "transport", "response headers exceed 256 KiB", 1, NULL, 0);

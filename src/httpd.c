@@ -48,6 +48,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
+
 #include "httpd_server.h"
 #include "jose_pkey.h"
 
@@ -97,7 +99,7 @@ static void push_headers(lua_State *L, const rx_taken *t)
 		const char *v = h + strlen(h) + 1;
 		/* A repeated header reads as one, its values joined by ", "
 		 * (RFC 9110 section 5.3). */
-		if (lua_getfield(L, -1, h) == LUA_TSTRING) {
+		if (ssf_getfield(L, -1, h) == LUA_TSTRING) {
 			lua_pushliteral(L, ", ");
 			lua_pushstring(L, v);
 			lua_concat(L, 3);
@@ -182,13 +184,13 @@ static int server_keys(lua_State *L)
 	luaL_checktype(L, 2, LUA_TTABLE);
 	if (b->generic)
 		return luaL_error(L, "keys: only a listen server checks signatures");
-	lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+	lua_Integer n = (lua_Integer)ssf_rawlen(L, 2);
 	luaL_argcheck(L, n >= 0 && n <= 1024, 2, "at most 1024 keys");
 	/* Lua-owned, so that an error while reading the list loses nothing. */
-	rx_key_spec *specs = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *specs, 0);
+	rx_key_spec *specs = ssf_newuserdata(L, (size_t)(n > 0 ? n : 1) * sizeof *specs);
 	for (lua_Integer i = 1; i <= n; i++) {
 		rx_key_spec *sp = &specs[i - 1];
-		if (lua_rawgeti(L, 2, i) != LUA_TTABLE)
+		if (ssf_rawgeti(L, 2, i) != LUA_TTABLE)
 			return luaL_error(L, "bad argument #1 to 'keys' (key %d: table expected)", (int)i);
 		lua_pushliteral(L, "rsa");
 		lua_rawget(L, -2);
@@ -239,8 +241,8 @@ static size_t check_header(lua_State *L)
 static int server_respond(lua_State *L)
 {
 	box *b = check_box(L);
-	lua_Integer id = luaL_checkinteger(L, 2);
-	lua_Integer status = luaL_checkinteger(L, 3);
+	lua_Integer id = ssf_checkinteger(L, 2);
+	lua_Integer status = ssf_checkinteger(L, 3);
 	luaL_argcheck(L, status >= 200 && status <= 599, 3, "HTTP status out of range");
 	size_t len;
 	const char *body = luaL_optlstring(L, 4, "", &len);
@@ -340,7 +342,7 @@ static void check_option_names(lua_State *L, const char *fname, const char *cons
 /* Pushes opts[key]; returns it as a string, or def when absent. */
 static const char *opt_string(lua_State *L, const char *fname, const char *key, const char *def)
 {
-	if (lua_getfield(L, 1, key) == LUA_TNIL)
+	if (ssf_getfield(L, 1, key) == LUA_TNIL)
 		return def;
 	if (lua_type(L, -1) != LUA_TSTRING)
 		luaL_error(L, "bad argument #1 to '%s' (option '%s' must be a string, got %s)",
@@ -353,10 +355,10 @@ static const char *opt_string(lua_State *L, const char *fname, const char *key, 
 static double opt_number(lua_State *L, const char *fname, const char *key, double def,
 			 double min, double max, int integer, const char *what)
 {
-	int t = lua_getfield(L, 1, key);
+	int t = ssf_getfield(L, 1, key);
 	double v = def;
 	if (t != LUA_TNIL) {
-		int ok = t == LUA_TNUMBER && (!integer || lua_isinteger(L, -1));
+		int ok = t == LUA_TNUMBER && (!integer || ssf_isinteger(L, -1));
 		v = lua_tonumber(L, -1);
 		if (!ok || !(v >= min && v <= max))
 			luaL_error(L, "bad argument #1 to '%s' (option '%s' must be %s)", fname,
@@ -432,7 +434,7 @@ static int start(lua_State *L, int generic)
 	}
 
 	/* From here the server is owned by the userdata, whose __gc frees it. */
-	box *b = lua_newuserdatauv(L, sizeof *b, 0);
+	box *b = ssf_newuserdata(L, sizeof *b);
 	memset(b, 0, sizeof *b);
 	b->generic = generic;
 	luaL_setmetatable(L, SERVER_MT);

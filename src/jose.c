@@ -30,6 +30,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
+
 #include "b64url.h"
 #include "jose.h"
 
@@ -40,9 +42,9 @@ void ssf_jose_push_b64url(lua_State *L, const unsigned char *bytes, size_t n)
 	size_t len = ssf_b64url_encoded_len(n);
 	if (len == 0 && n > 0)
 		luaL_error(L, "string too large to encode");
-	luaL_Buffer b;
-	ssf_b64url_encode(bytes, n, luaL_buffinitsize(L, &b, len));
-	luaL_pushresultsize(&b, len);
+	ssf_Buffer b;
+	ssf_b64url_encode(bytes, n, ssf_buffinitsize(L, &b, len));
+	ssf_pushresultsize(&b, len);
 }
 
 static int l_b64url_encode(lua_State *L)
@@ -58,14 +60,14 @@ static int l_b64url_decode(lua_State *L)
 	size_t n, len = 0;
 	const char *s = luaL_checklstring(L, 1, &n);
 	size_t max = ssf_b64url_decoded_len(n);
-	luaL_Buffer b;
+	ssf_Buffer b;
 	if (max == (size_t)-1 ||
-	    ssf_b64url_decode(s, n, (unsigned char *)luaL_buffinitsize(L, &b, max), &len) != 0) {
-		luaL_pushfail(L);
+	    ssf_b64url_decode(s, n, (unsigned char *)ssf_buffinitsize(L, &b, max), &len) != 0) {
+		ssf_pushfail(L);
 		lua_pushliteral(L, "invalid base64url");
 		return 2;
 	}
-	luaL_pushresultsize(&b, len);
+	ssf_pushresultsize(&b, len);
 	return 1;
 }
 
@@ -85,16 +87,16 @@ static int l_sha256(lua_State *L)
 
 static int l_random(lua_State *L)
 {
-	lua_Integer n = luaL_checkinteger(L, 1);
+	lua_Integer n = ssf_checkinteger(L, 1);
 	luaL_argcheck(L, n >= 1 && n <= MAX_RANDOM, 1, "must be from 1 to 1024");
-	luaL_Buffer b;
-	unsigned char *p = (unsigned char *)luaL_buffinitsize(L, &b, (size_t)n);
+	ssf_Buffer b;
+	unsigned char *p = (unsigned char *)ssf_buffinitsize(L, &b, (size_t)n);
 	int ok = RAND_bytes(p, (int)n) == 1;
 	ERR_clear_error();
 	/* Never hand out a buffer the generator did not fill. */
 	if (!ok)
 		return luaL_error(L, "the random generator failed");
-	luaL_pushresultsize(&b, (size_t)n);
+	ssf_pushresultsize(&b, (size_t)n);
 	return 1;
 }
 

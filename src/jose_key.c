@@ -13,6 +13,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
+
 #include "jose.h"
 
 #define KEY_MT "ssf.jose.key"
@@ -39,7 +41,7 @@ static key *check_key(lua_State *L)
  * free but an empty object. */
 static key *new_key(lua_State *L)
 {
-	key *k = lua_newuserdatauv(L, sizeof *k, 0);
+	key *k = ssf_newuserdata(L, sizeof *k);
 	k->pkey = NULL;
 	k->alg = RS256;
 	luaL_setmetatable(L, KEY_MT);
@@ -109,7 +111,7 @@ int ssf_jose_load_key(lua_State *L)
 	struct passphrase pass = { NULL, 0, 0 };
 	pass.text = luaL_optlstring(L, 2, NULL, &pass.len);
 	if (len > MAX_PEM) {
-		luaL_pushfail(L);
+		ssf_pushfail(L);
 		lua_pushliteral(L, "the PEM text is larger than 1 MiB");
 		return 2;
 	}
@@ -136,7 +138,7 @@ int ssf_jose_load_key(lua_State *L)
 	}
 	ERR_clear_error();
 	if (k->pkey == NULL) {
-		luaL_pushfail(L);
+		ssf_pushfail(L);
 		lua_pushstring(L, msg);
 		return 2;
 	}
@@ -260,7 +262,7 @@ static int bio_box_gc(lua_State *L)
 static int key_private_pem(lua_State *L)
 {
 	key *k = check_key(L);
-	BIO **box = lua_newuserdatauv(L, sizeof *box, 0);
+	BIO **box = ssf_newuserdata(L, sizeof *box);
 	*box = NULL;
 	luaL_setmetatable(L, BIO_BOX_MT);
 	*box = BIO_new(BIO_s_secmem());

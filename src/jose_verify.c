@@ -17,6 +17,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "compat.h"
+
 #include "b64url.h"
 #include "jose.h"
 #include "jose_pkey.h"
@@ -161,7 +163,7 @@ static EVP_PKEY *cached_key(struct cache *c, int rsa, const struct jwk *k, const
 
 void ssf_jose_push_verify(lua_State *L)
 {
-	struct cache *c = lua_newuserdatauv(L, sizeof *c, 0);
+	struct cache *c = ssf_newuserdata(L, sizeof *c);
 	memset(c, 0, sizeof *c);
 	if (luaL_newmetatable(L, CACHE_MT)) {
 		lua_pushcfunction(L, cache_gc);
@@ -186,19 +188,19 @@ int ssf_jose_verify(lua_State *L)
 	int ai = ssf_jose_alg_index(name, nlen);
 	const ssf_jose_alg *alg = ai < 0 ? NULL : &SSF_JOSE_ALGS[ai];
 	if (alg == NULL) {
-		luaL_pushfail(L);
+		ssf_pushfail(L);
 		lua_pushliteral(L, "unsupported alg: only RS256, RS384, RS512, PS256 and ES256 are accepted");
 		return 2;
 	}
 	/* Large, but on the stack: no allocation to lose on a Lua error. */
 	struct jwk k;
 	if (!read_jwk(L, alg, &k)) {
-		luaL_pushfail(L);
+		ssf_pushfail(L);
 		lua_insert(L, -2);
 		return 2;
 	}
 	if (alg->family == SSF_ECDSA && slen != SSF_ES256_SIG_BYTES) {
-		luaL_pushfail(L);
+		ssf_pushfail(L);
 		lua_pushliteral(L, "an ES256 signature must be 64 bytes (R || S)");
 		return 2;
 	}
@@ -217,7 +219,7 @@ int ssf_jose_verify(lua_State *L)
 		lua_pushboolean(L, 1);
 		return 1;
 	}
-	luaL_pushfail(L);
+	ssf_pushfail(L);
 	lua_pushstring(L, why);
 	return 2;
 }

@@ -43,6 +43,8 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+
+#include "compat.h"
 #include <lualib.h>
 
 #include "sigint.h"
@@ -166,14 +168,14 @@ static channel *check_channel(lua_State *L, int i)
 /* Pushes a Lua handle on ch, taking over one reference the caller holds. */
 static void push_channel(lua_State *L, channel *ch)
 {
-	channel **ref = lua_newuserdatauv(L, sizeof *ref, 0);
+	channel **ref = ssf_newuserdata(L, sizeof *ref);
 	*ref = ch;
 	luaL_setmetatable(L, CHANNEL_MT);
 }
 
 static int l_channel(lua_State *L)
 {
-	channel **ref = lua_newuserdatauv(L, sizeof *ref, 0);
+	channel **ref = ssf_newuserdata(L, sizeof *ref);
 	*ref = NULL;
 	luaL_setmetatable(L, CHANNEL_MT);
 	*ref = channel_new();
@@ -237,7 +239,7 @@ static int channel_pop(lua_State *L)
 	int forever = lua_isnoneornil(L, 2);
 	double timeout = forever ? -1 : luaL_checknumber(L, 2);
 	luaL_argcheck(L, forever || (timeout >= 0 && timeout <= 1e9), 2, "timeout out of range");
-	message **held = lua_newuserdatauv(L, sizeof *held, 0);
+	message **held = ssf_newuserdata(L, sizeof *held);
 	*held = NULL;
 	luaL_setmetatable(L, HOLDER_MT);
 
@@ -373,7 +375,7 @@ static int thread_main(lua_State *L)
 {
 	thread *t = lua_touserdata(L, 1);
 	luaL_openlibs(L);
-	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	ssf_pushpreload(L);
 	for (int i = 0; i < t->npreloads; i++) {
 		lua_pushcfunction(L, t->preloads[i].open);
 		lua_setfield(L, -2, t->preloads[i].name);
@@ -463,10 +465,10 @@ static int l_start(lua_State *L)
 	lua_getglobal(L, "package");
 	int pkg = lua_gettop(L);
 	luaL_checktype(L, pkg, LUA_TTABLE);
-	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	ssf_pushpreload(L);
 	int pre = lua_gettop(L);
 
-	thread **ref = lua_newuserdatauv(L, sizeof *ref, 0);
+	thread **ref = ssf_newuserdata(L, sizeof *ref);
 	*ref = NULL;
 	luaL_setmetatable(L, THREAD_MT);
 
@@ -576,7 +578,7 @@ static int thread_gc(lua_State *L)
 
 static int l_readable(lua_State *L)
 {
-	int fd = (int)luaL_checkinteger(L, 1);
+	int fd = (int)ssf_checkinteger(L, 1);
 	double timeout = luaL_checknumber(L, 2);
 	luaL_argcheck(L, fd >= 0, 1, "not a file descriptor");
 	luaL_argcheck(L, timeout >= 0 && timeout <= 1e9, 2, "timeout out of range");

@@ -13,18 +13,28 @@ Client.__index = Client
 
 -- libcurl costs ~10 ms to load, so the transport (ssf.http) is loaded by
 -- the first client, not by `require "ssf"`: scripts that only print help or
--- decode SETs never pay for it.
-local curl
-local function transport()
-  if not curl then curl = require "ssf.transport.curl" end
-  return curl
-end
+-- decode SETs never pay for it. Inside an nginx worker the default
+-- is nginx's own HTTP client (transport/nginx.lua), which never blocks the
+-- worker.
+local transport = require "ssf.transport"
+
+-- An nginx worker has no environment of its own to read settings from.
+local function no_env() return nil end
 
 --- ssf.client{...}: see API.md. Returns nil, message, info on a bad
 --- configuration; raises on misuse.
 function Client.new(opts)
-  local settings, msg, info = config.resolve(opts, transport().parse_url, os.getenv, 3)
+  local name = type(opts) == "table" and opts.transport or nil
+  if name ~= nil and name ~= "curl" and name ~= "nginx" then
+    error("bad argument #1 to 'client' (option 'transport' must be \"curl\" or \"nginx\")", 2)
+  end
+  local mod
+  mod, name = transport.module(name)
+  local settings, msg, info = config.resolve(opts, require("ssf.transport.curl").parse_url,
+    name == "nginx" and no_env or os.getenv, 3)
   if not settings then return nil, msg, info end
+  local t, terr, tinfo = mod.new()
+  if not t then return nil, terr, tinfo end
 
   local self = setmetatable({
     org = settings.org,
@@ -37,7 +47,7 @@ function Client.new(opts)
     ca_file = settings.ca_file,
     proxy = settings.proxy,
     debug = settings.debug,
-    _transport = curl.new(),
+    _transport = t,
   }, Client)
   -- Credentials live only in the provider's closures, so printing or
   -- walking the client table cannot reveal them.
@@ -105,10 +115,11 @@ local function http_date(s)
   local m = MONTHS[mon]
   if not m then return nil end
   y = tonumber(y) - (m <= 2 and 1 or 0)
-  local era = y // 400
+  local floor = math.floor
+  local era = floor(y / 400)
   local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + tonumber(d) - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local doy = floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + tonumber(d) - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
   local days = era * 146097 + doe - 719468
   return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
 end

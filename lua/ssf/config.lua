@@ -11,6 +11,7 @@ local OPTIONS = {
   timeout = "number", connect_timeout = "number", retries = "number",
   max_body = "number", max_backoff = "number",
   user_agent = "string", ca_file = "string", proxy = "string", debug = "boolean",
+  transport = "string",
 }
 
 local AUTH_FIELDS = {
@@ -202,7 +203,7 @@ local function take_yaml(k, v, name, into, from, null)
   if k == "scopes" then
     if type(v) == "string" then v = split_scopes(v) end
     if type(v) ~= "table" then return fail(name .. " must be a list") end
-  elseif NUMERIC[k] and math.type(v) then
+  elseif NUMERIC[k] and type(v) == "number" then
     v = tostring(v)
   elseif type(v) ~= "string" then
     return fail(name .. " must be a " .. (NUMERIC[k] and "number" or "string"))

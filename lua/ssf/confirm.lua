@@ -4,6 +4,7 @@
 -- has the verification SET that echoes it. When nothing arrives, the
 -- failure says what is known: the stream's status, where Okta delivers,
 -- and what the receiver refused or got instead.
+local compat = require "ssf.compat"
 local errors = require "ssf.errors"
 local events = require "ssf.events"
 local jws = require "ssf.jws"
@@ -101,7 +102,7 @@ local function confirm_stream(self, stream_id, rx, opts)
   local refused, refused_list = {}, {}
   local stats = rx.stats and rx:stats() or {}
   for code, count in pairs(stats) do
-    if math.type(code) == "integer" and count > 0 then
+    if compat.is_integer(code) and count > 0 then
       refused[code] = count
       refused_list[#refused_list + 1] = ("%d x HTTP %d%s"):format(count, code,
         code == 401 and " (wrong authorization header)" or "")

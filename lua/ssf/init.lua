@@ -3,6 +3,11 @@
 local Client = require "ssf.streams"
 local json = require "ssf.json"
 local tasks = require "ssf.tasks"
+local nginx = require "ssf.transport.nginx"
+
+-- Inside nginx, tasks are nginx's light threads (transport/nginx.lua);
+-- elsewhere, coroutines on one curl multi (tasks.lua).
+local function scheduler() return nginx.inside() and nginx.tasks or tasks end
 
 local ssf = {
   _VERSION = "ssf " .. require "ssf.version",
@@ -24,9 +29,9 @@ local ssf = {
   },
   -- Concurrency on one thread (tasks.lua): client calls inside tasks share
   -- one curl multi handle instead of blocking each other.
-  spawn = tasks.spawn,
-  all = tasks.all,
-  sleep = tasks.sleep,
+  spawn = function(...) return scheduler().spawn(...) end,
+  all = function(...) return scheduler().all(...) end,
+  sleep = function(...) return scheduler().sleep(...) end,
   -- Desired state against the org's streams (pure; scripts/apply.lua).
   plan = function(desired, current) return require("ssf.plan").plan(desired, current) end,
   -- Delivery methods Okta accepts (push only).

@@ -8,6 +8,7 @@
 -- The same bridge carries numbers cjson 2.1.0 would round: it writes at
 -- most 14 significant digits, and reads every number as a double.
 local cjson = require "cjson.safe"
+local compat = require "ssf.compat"
 
 local json = {}
 
@@ -49,7 +50,7 @@ local NUMBER_JSON_PATTERN = ('"\\u0000' .. NUMBER:sub(2)):gsub("%p", "%%%0") .. 
 -- needs (cjson's %.14g), or nil when cjson's text is exact. Integers are
 -- written whole; a float with the fewest digits that read back the same.
 local function exact_number(n)
-  if math.type(n) == "integer" then
+  if compat.is_integer(n) then
     return (n >= 1e14 or n <= -1e14) and ("%d"):format(n) or nil
   end
   -- Whole floats below 1e14 (what cjson decodes every integer to) are
@@ -177,7 +178,7 @@ end
 local function exact_value(x)
   if type(x) == "string" and x:sub(1, #NUMBER) == NUMBER then
     local t = x:sub(#NUMBER + 1)
-    return math.tointeger(tonumber(t)) or tonumber(t) + 0.0
+    return compat.tointeger(tonumber(t)) or tonumber(t) + 0.0
   end
   return x
 end
@@ -229,7 +230,7 @@ function json.decode(s)
   -- valid JSON (not even inside a string), so such text is refused whole.
   if s:find("\0", 1, true) then return nil, "malformed JSON: NUL byte in the text" end
   -- JSON text is UTF-8 (RFC 8259); cjson passes any bytes through.
-  local ok, bad = utf8.len(s)
+  local ok, bad = compat.utf8_valid(s)
   if not ok then return nil, ("malformed JSON: invalid UTF-8 at byte %d"):format(bad) end
   local v, err = codec.decode(placehold_text(s))
   if v == nil and err then return nil, "malformed JSON: " .. err end

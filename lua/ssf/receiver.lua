@@ -5,6 +5,7 @@
 -- side verifies each SET that gets through and answers 202, 400 with
 -- {err, description}, or 503 when the keys cannot be had just now. See
 -- API.md and README.md.
+local compat = require "ssf.compat"
 local config = require "ssf.config"
 local errors = require "ssf.errors"
 local json = require "ssf.json"
@@ -128,7 +129,7 @@ local function new(opts)
       return errors.fail("config", ("option '%s' must be a %s from %g to %d")
         :format(k, whole and "whole number" or "number", min, max))
     end
-    limits[k] = v and (whole and math.tointeger(v) or v)
+    limits[k] = v and (whole and compat.tointeger(v) or v)
   end
   if (opts.max_buffered or math.huge) < (opts.max_body or 65536) then
     return errors.fail("config", "option 'max_buffered' must be at least max_body")

@@ -129,8 +129,10 @@ end
 local function fetch_json(url, client, what, accept)
   local ok, err = check_url(url, what)
   if not ok then return nil, err end
-  -- Through the transport, so a fetch inside a task lets the others run.
-  local transport <close> = require("ssf.transport.curl").new()
+  -- Through the transport: nginx's inside an nginx worker (the worker
+  -- keeps serving), and inside a task the others run meanwhile.
+  local transport, terr = require("ssf.transport").new()
+  if not transport then return nil, terr end
   local answer, failure = transport:perform {
     url = url,
     headers = { "Accept: " .. accept },
@@ -141,6 +143,7 @@ local function fetch_json(url, client, what, accept)
     ca_file = client and client.ca_file, proxy = client and client.proxy,
     user_agent = client and client.user_agent,
   }
+  transport:close()
   if not answer then
     return nil, ("cannot fetch the %s from %s: %s"):format(what, url, errors.redact(failure)), true
   end

@@ -2,6 +2,7 @@
 -- plus the request{} escape hatch. Arguments are checked before anything is
 -- sent; misuse raises naming the argument.
 local Client = require "ssf.client"
+local compat = require "ssf.compat"
 local errors = require "ssf.errors"
 local json = require "ssf.json"
 
@@ -48,7 +49,7 @@ local function stream_body(fname, cfg)
   for _, k in ipairs(ARRAY_FIELDS) do
     local v = body[k]
     if type(v) == "table" and not json.is_array(v) and is_list(v) then
-      body[k] = json.array(table.move(v, 1, #v, 1, {}))
+      body[k] = json.array(compat.move(v, 1, #v, 1, {}))
     end
   end
   local secrets = {}

@@ -11,7 +11,11 @@ cd "$(dirname "$0")/../.."
 # libmicrohttpd and lua-cjson (linked in). Running: ca-certificates for TLS
 # to a real org, lua-yaml for okta.yaml.
 pkgs="cmake make gcc pkg-config liblua5.4-dev libcurl4-openssl-dev lua-cjson-dev libssl-dev libmicrohttpd-dev ca-certificates lua-yaml"
-test_pkgs="clang libclang-rt-14-dev valgrind curl jq bc openssl lua5.4 lua-busted nginx tinyproxy wrk"
+# The LuaJIT modules and their tests: OpenResty's LuaJIT branch (luajit2;
+# plain luajit conflicts with nginx's Lua module), nginx's Lua module, and
+# luarocks and groff for the install test.
+test_pkgs="clang libclang-rt-14-dev valgrind curl jq bc openssl lua5.4 lua-busted nginx tinyproxy wrk
+  luajit2 libluajit2-5.1-dev libnginx-mod-http-lua lua-resty-core luarocks groff-base"
 with_tests=""
 case "${1:-}" in
   --test) with_tests=1; pkgs="$pkgs $test_pkgs" ;;

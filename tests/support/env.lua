@@ -56,7 +56,9 @@ function env.run(cmd, stdin)
   else
     full = full .. " </dev/null"
   end
-  local _, _, code = os.execute(full)
+  local status, _, code = os.execute(full)
+  -- LuaJIT (the Lua 5.1 library) returns the raw wait status.
+  if type(status) == "number" then code = status % 256 == 0 and math.floor(status / 256) or 128 + status % 256 end
   local stdout, stderr = assert(env.read(out)), assert(env.read(err))
   os.remove(out)
   os.remove(err)

@@ -59,8 +59,9 @@ function fake.set_stub(jwks)
   stub.url, stub.pid, stub.log = fake.spawn(("exec node %s %s")
     :format(env.q(env.root .. "/tests/fake/set-stub.mjs"), env.q(file)), "listening (http://%S+)")
   function stub.count()
-    local s <close> = http.session()
+    local s = http.session()
     local status, _, body = s:perform { url = stub.url .. "/count" }
+    s:close()
     assert(status == 200, "set-stub /count failed")
     return ssf.json.decode(body)
   end

@@ -168,8 +168,9 @@ end
 --- returns the inside of the http{} block for the given list of `nports`
 --- loopback ports. Returns the server: port/ports, read(file), count(file,
 --- text), stop(). Its logs are error.log (level info: TLS handshake
---- failures are there) and access.log.
-function servers.nginx(dir, nports, http_block)
+--- failures are there) and access.log. `main`, if given, goes before the
+--- events block (load_module lines).
+function servers.nginx(dir, nports, http_block, main)
   local bin = program("nginx", "nginx")
   local user, group, root = whoami()
   sh("mkdir -p " .. env.q(dir .. "/tmp"))
@@ -181,7 +182,8 @@ function servers.nginx(dir, nports, http_block)
       "worker_processes 1;",
       ("pid %s/nginx.pid;"):format(dir),
       ("error_log %s/error.log info;"):format(dir),
-      "events { worker_connections 64; }",
+      main or "",
+      "events { worker_connections 256; }",
       "http {",
       ("  access_log %s/access.log;"):format(dir),
       ("  client_body_temp_path %s/tmp/body;"):format(dir),
@@ -194,6 +196,13 @@ function servers.nginx(dir, nports, http_block)
     }, "\n"))
     local command = ("%s -p %s -e %s -c %s -g 'daemon off;'"):format(env.q(bin), env.q(dir .. "/"),
       env.q(dir .. "/error.log"), env.q(dir .. "/nginx.conf"))
+    -- Under the sanitizers, nginx's Lua module loads the instrumented ssf
+    -- modules: their runtime must come first. nginx frees no memory at
+    -- exit by design, so leaks are not checked in it.
+    if env.ld_preload then
+      command = ("env LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:intercept_tls_get_addr=0 %s")
+        :format(env.q(env.ld_preload), command)
+    end
     -- The pid file is written once the listening sockets are open.
     return command, function(s) return s:read("nginx.pid"):match("%d+") ~= nil end, "error.log"
   end)

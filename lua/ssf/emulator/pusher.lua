@@ -13,7 +13,8 @@ local PUSH_TIMEOUT = 10
 local CONNECT_TIMEOUT = 5
 
 return function(jobs, results, replies)
-  local session <close> = http.session()
+  -- Closed at the end, or by its __gc when the thread's state closes.
+  local session = http.session()
   -- Loaded and ready: the script's thread waits for this before it goes
   -- on (ssflua --emulate then changes the environment, which libcurl's
   -- start reads).
@@ -33,4 +34,5 @@ return function(jobs, results, replies)
     if not status then report.err = text.one_line(kind .. ": " .. tostring(message), 300) end
     if not results:push(json.encode(report)) then break end
   end
+  session:close()
 end

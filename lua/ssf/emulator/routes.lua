@@ -6,6 +6,7 @@
 -- past the limit, Okta's error bodies, 404 and 405. The rules for streams
 -- are in store.lua, tokens in tokens.lua, SET shapes in sets.lua.
 local E = require "ssf.emulator.okta_errors"
+local compat = require "ssf.compat"
 local events = require "ssf.events"
 local form = require "ssf.emulator.form"
 local ids = require "ssf.emulator.ids"
@@ -75,7 +76,7 @@ local function check_cfg(cfg)
     local nullable = k == "min_verification_interval"
     if v ~= nil and not (nullable and v == json.null) then
       local least = (k == "rate_limit" or nullable) and 0 or 1
-      v = type(v) == "number" and math.tointeger(v)
+      v = type(v) == "number" and compat.tointeger(v)
       if not v or v < least then
         bad(("cfg.%s must be a whole number%s"):format(k, least == 0 and " (0 or more)" or " above 0")
           .. (nullable and " of seconds or ssf.null" or ""))
@@ -169,8 +170,8 @@ end
 --- The host's report on a push: the receiver's HTTP status, or nil and why
 --- the push failed. Returns false for a job it no longer knows.
 function App:record(job_id, status, err)
-  if math.type(job_id) ~= "integer" then misuse("record", 1, "job id expected") end
-  if status ~= nil and math.type(status) ~= "integer" then misuse("record", 2, "HTTP status or nil expected") end
+  if not compat.is_integer(job_id) then misuse("record", 1, "job id expected") end
+  if status ~= nil and not compat.is_integer(status) then misuse("record", 2, "HTTP status or nil expected") end
   if err ~= nil and type(err) ~= "string" then misuse("record", 3, "message string or nil expected") end
   local d = self.by_job[job_id]
   if not d then return false end

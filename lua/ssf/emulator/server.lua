@@ -4,6 +4,7 @@
 -- thread. Nothing here blocks but the short wait for the next request, so
 -- API calls, commands and push reports are all handled within one
 -- POLL_WAIT of arriving.
+local compat = require "ssf.compat"
 local httpd = require "ssf.httpd"
 local json = require "ssf.json"
 local routes = require "ssf.emulator.routes"
@@ -49,7 +50,7 @@ end
 
 return function(control, replies, jobs, results, cfg_text)
   local cfg = json.decode(cfg_text)
-  local server, err = httpd.serve { host = cfg.host, port = math.tointeger(cfg.port), max_body = MAX_BODY }
+  local server, err = httpd.serve { host = cfg.host, port = compat.tointeger(cfg.port), max_body = MAX_BODY }
   if not server then
     reply(replies, 0, false, ("cannot listen on %s:%d: %s"):format(cfg.host, cfg.port, tostring(err)))
     return
@@ -88,7 +89,7 @@ return function(control, replies, jobs, results, cfg_text)
     while report do
       -- JSON numbers come back as floats: ids and statuses are integers.
       local r = json.decode(report)
-      app:record(math.tointeger(r.id) or r.id, math.tointeger(r.status), r.err)
+      app:record(compat.tointeger(r.id) or r.id, compat.tointeger(r.status), r.err)
       report = results:pop(0)
     end
     local req = server:poll(POLL_WAIT)

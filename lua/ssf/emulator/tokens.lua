@@ -4,6 +4,7 @@
 -- endpoints (401 E0000011, 403 E0000006). Error descriptions follow the
 -- ones Okta sends ("The client_assertion JWT kid is invalid.").
 local E = require "ssf.emulator.okta_errors"
+local compat = require "ssf.compat"
 local form = require "ssf.emulator.form"
 local ids = require "ssf.emulator.ids"
 local json = require "ssf.json"
@@ -76,7 +77,7 @@ function Expiring:put(key, value, untl)
     end
   end
   if self.head > 1024 and self.head > #self.queue / 2 then -- drop the spent front of the queue
-    self.queue = table.move(self.queue, self.head, #self.queue, 1, {})
+    self.queue = compat.move(self.queue, self.head, #self.queue, 1, {})
     self.head = 1
   end
   if not self.values[key] then
