@@ -27,7 +27,10 @@ sh scripts/dev/deps.sh --test
 cmake -S . -B "$dir" -DBUILD_TESTING=ON $flags >/dev/null
 cmake --build "$dir" -j2
 if [ "${1:-}" = "--valgrind" ]; then
-  ctest --test-dir "$dir" --output-on-failure -j2 -T memcheck
+  # The specs' second and third runs under stock lua5.4 and LuaJIT
+  # (name@interp) load the same C as under ssflua; LuaJIT's own allocator
+  # and JIT are not valgrind-clean without a special build of it.
+  ctest --test-dir "$dir" --output-on-failure -j2 -T memcheck -E '@'
 else
   ctest --test-dir "$dir" --output-on-failure -j2
 fi
