@@ -243,41 +243,49 @@ function tasks.event()
   return ev
 end
 
--- results[i] for one function's outcome under xpcall.
-local function outcome(ok, value, msg, info)
+-- results[i] for one function's outcome under xpcall. Shared with the
+-- nginx scheduler (ssf.transport.nginx), which maps ssf.all onto ngx.thread.
+function tasks.outcome(ok, value, msg, info)
   if not ok then return { ok = false, message = value, info = { kind = "error" } } end
   if value == nil then return { ok = false, message = msg, info = info } end
   return { ok = true, value = value }
 end
+local outcome = tasks.outcome
 
 local function positive_integer(v)
   return type(v) == "number" and v >= 1 and v == math.floor(v) and v < 2 ^ 31
+end
+
+--- Checks ssf.all's arguments for either scheduler; raises at the caller
+--- of ssf.all. Returns the concurrency and the per-host cap.
+function tasks.all_options(fns, opts)
+  if type(fns) ~= "table" then error("bad argument #1 to 'all' (table of functions expected)", 3) end
+  for i = 1, #fns do
+    if type(fns[i]) ~= "function" then
+      error(("bad argument #1 to 'all' (entry %d is a %s, not a function)"):format(i, type(fns[i])), 3)
+    end
+  end
+  if opts ~= nil and type(opts) ~= "table" then error("bad argument #2 to 'all' (table expected)", 3) end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "concurrency" and k ~= "per_host" then
+      error(("bad argument #2 to 'all' (unknown option '%s')"):format(tostring(k)), 3)
+    end
+  end
+  local concurrency = opts.concurrency or DEFAULT_CONCURRENCY
+  if not positive_integer(concurrency) then
+    error("bad argument #2 to 'all' (concurrency must be a positive integer)", 3)
+  end
+  local cap = opts.per_host or concurrency
+  if not positive_integer(cap) then error("bad argument #2 to 'all' (per_host must be a positive integer)", 3) end
+  return concurrency, cap
 end
 
 --- ssf.all(fns, {concurrency = N, per_host = M}): runs the functions as
 --- tasks, at most N at once (default 16) with at most M connections to one
 --- host (default N), and returns their outcomes in input order.
 function tasks.all(fns, opts)
-  if type(fns) ~= "table" then error("bad argument #1 to 'all' (table of functions expected)", 2) end
-  for i = 1, #fns do
-    if type(fns[i]) ~= "function" then
-      error(("bad argument #1 to 'all' (entry %d is a %s, not a function)"):format(i, type(fns[i])), 2)
-    end
-  end
-  if opts ~= nil and type(opts) ~= "table" then error("bad argument #2 to 'all' (table expected)", 2) end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "concurrency" and k ~= "per_host" then
-      error(("bad argument #2 to 'all' (unknown option '%s')"):format(tostring(k)), 2)
-    end
-  end
-  local concurrency = opts.concurrency or DEFAULT_CONCURRENCY
-  if not positive_integer(concurrency) then
-    error("bad argument #2 to 'all' (concurrency must be a positive integer)", 2)
-  end
-  local cap = opts.per_host or concurrency
-  if not positive_integer(cap) then error("bad argument #2 to 'all' (per_host must be a positive integer)", 2) end
-
+  local concurrency, cap = tasks.all_options(fns, opts)
   local n, results, next_index = #fns, {}, 0
   local function worker()
     while next_index < n do

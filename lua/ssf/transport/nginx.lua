@@ -17,6 +17,8 @@
 -- snippet declares in a location of their own: a `set` in the proxying
 -- location would run in the subrequest and clobber them.
 local errors = require "ssf.errors"
+-- ssf.all's argument rules and result shape (ssf.http stays unloaded).
+local shared = require "ssf.tasks"
 
 local nginx = {}
 
@@ -213,36 +215,14 @@ function tasks.sleep(seconds)
   ngx.sleep(seconds)
 end
 
-local function outcome(ok, value, msg, info)
-  if not ok then return { ok = false, message = value, info = { kind = "error" } } end
-  if value == nil then return { ok = false, message = msg, info = info } end
-  return { ok = true, value = value }
-end
-
 function tasks.all(fns, opts)
-  if type(fns) ~= "table" then error("bad argument #1 to 'all' (table of functions expected)", 2) end
-  for i = 1, #fns do
-    if type(fns[i]) ~= "function" then
-      error(("bad argument #1 to 'all' (entry %d is a %s, not a function)"):format(i, type(fns[i])), 2)
-    end
-  end
-  if opts ~= nil and type(opts) ~= "table" then error("bad argument #2 to 'all' (table expected)", 2) end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "concurrency" and k ~= "per_host" then
-      error(("bad argument #2 to 'all' (unknown option '%s')"):format(tostring(k)), 2)
-    end
-  end
-  local concurrency = opts.concurrency or 16
-  if type(concurrency) ~= "number" or concurrency < 1 or concurrency ~= math.floor(concurrency) then
-    error("bad argument #2 to 'all' (concurrency must be a positive integer)", 2)
-  end
+  local concurrency = shared.all_options(fns, opts)
   local n, results, next_index = #fns, {}, 0
   local function worker()
     while next_index < n do
       next_index = next_index + 1
       local i = next_index
-      results[i] = outcome(xpcall(fns[i], traceback))
+      results[i] = shared.outcome(xpcall(fns[i], traceback))
     end
     return true
   end
