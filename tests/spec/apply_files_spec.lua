@@ -8,12 +8,6 @@ local backup = require "ssf.backup"
 local SR = ssf.events.SESSION_REVOKED
 local URL = "https://rx.example.com/ssf/events"
 
-local function write(path, text)
-  local fh = assert(io.open(path, "w"))
-  fh:write(text)
-  fh:close()
-end
-
 local function lines(s)
   local out = {}
   for l in s:gmatch("[^\n]+") do out[#out + 1] = l end
@@ -27,7 +21,7 @@ describe("ssf.desired", function()
 
   local function load(text, ext)
     local path = dir .. "/d" .. (ext or ".lua")
-    write(path, text)
+    env.write(path, text)
     return desired.read(path)
   end
 
@@ -120,7 +114,7 @@ describe("ssf.backup", function()
   end)
 
   it("refuses a file that is not a backup, and a link in its place", function()
-    write(dir .. "/x.json", "{}")
+    env.write(dir .. "/x.json", "{}")
     assert.matches("is not a stream backup", select(2, backup.read(dir .. "/x.json")))
     os.execute(("ln -s %s %s"):format(env.q(dir .. "/target"), env.q(dir .. "/link.json")))
     assert.is_nil(backup.write(dir .. "/link.json", { stream_id = "e" }, "test", "o"))

@@ -15,12 +15,6 @@ local URL = "https://rx.example.com/ssf/events"
 local OLD_HDR, NEW_HDR = "Bearer CANARY-old-41d", "Bearer CANARY-new-9e2"
 local BAD_TOKEN = "tok-CANARY-apply-0b7"
 
-local function write(path, text)
-  local fh = assert(io.open(path, "w"))
-  fh:write(text)
-  fh:close()
-end
-
 local function sorted(list)
   local out = {}
   for i, v in ipairs(list) do out[i] = v end
@@ -67,7 +61,7 @@ describe("apply.lua", function()
       ("{ name = 'beta', yaml = %q, stream = %s }"):format(dir .. "/beta.yaml", body("beta")),
       ("{ name = 'gamma', env = 'GAMMA_', stream = %s }"):format(body("gamma")),
     }
-    write(file, "return { orgs = {\n" .. table.concat(entries, ",\n") .. "\n} }\n")
+    env.write(file, "return { orgs = {\n" .. table.concat(entries, ",\n") .. "\n} }\n")
   end
 
   local STREAM = ("{ delivery = { method = PUSH, endpoint_url = %q }, events_requested = { events.SESSION_REVOKED, " ..
@@ -102,7 +96,7 @@ describe("apply.lua", function()
     fakes = { fake.start(), fake.start(), fake.start() }
     dir = env.tmpdir()
     file = dir .. "/streams.lua"
-    write(dir .. "/beta.yaml", ("okta:\n  client:\n    orgUrl: %s\n    authorizationMode: Bearer\n    token: tok-rw\n")
+    env.write(dir .. "/beta.yaml", ("okta:\n  client:\n    orgUrl: %s\n    authorizationMode: Bearer\n    token: tok-rw\n")
       :format(fakes[2].url))
   end)
   teardown(function()
@@ -483,7 +477,7 @@ describe("apply.lua", function()
       assert.are.equal(1, code, args)
       assert.matches(pattern, err)
     end
-    write(file, "return { orgs = { { name = 'alpha', env = 'ALPHA_', stream = { delivery = { " ..
+    env.write(file, "return { orgs = { { name = 'alpha', env = 'ALPHA_', stream = { delivery = { " ..
       "authorization_header = 'Bearer CANARY-in-file' } } } } }")
     local code, _, err = env.ssflua(env.q(APPLY) .. " plan " .. env.q(file), vars)
     assert.are.equal(1, code)

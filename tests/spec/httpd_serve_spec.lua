@@ -5,14 +5,6 @@ local env = require "env"
 local http = require "ssf.http"
 local httpd = require "ssf.httpd"
 
-local function eventually(cond, seconds)
-  for _ = 1, (seconds or 10) * 50 do
-    if cond() then return true end
-    http.sleep(0.02)
-  end
-  return cond()
-end
-
 -- curl in the background; returns a function that waits (bounded) for it
 -- and returns the status, the body and the raw response headers.
 local function request(args, url)
@@ -21,7 +13,7 @@ local function request(args, url)
   os.execute(("(curl -s %s -D %s -o %s -w '%%{http_code}' %s > %s.part 2>/dev/null; mv %s.part %s) &")
     :format(args, env.q(head), env.q(out), env.q(url), env.q(done), env.q(done), env.q(done)))
   return function()
-    assert(eventually(function() return env.read(done) ~= nil end, 20), "curl did not finish")
+    assert(env.eventually(function() return env.read(done) ~= nil end, 20), "curl did not finish")
     local status, body, headers = tonumber(env.read(done)), env.read(out), env.read(head)
     os.remove(done)
     os.remove(out)

@@ -30,21 +30,6 @@ local function receiver(opts)
   return assert(ssf.receiver(o))
 end
 
-local function write_file(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
--- Polls cond every 20 ms for up to `seconds`; returns whether it held.
-local function eventually(cond, seconds)
-  for _ = 1, (seconds or 10) * 50 do
-    if cond() then return true end
-    http.sleep(0.02)
-  end
-  return cond()
-end
-
 local function curl_args(body, headers)
   local args = { "-s", "-X", "POST" }
   for _, h in ipairs(headers or { "Authorization: " .. AUTH, "Content-Type: " .. SET_TYPE }) do
@@ -53,7 +38,7 @@ local function curl_args(body, headers)
   end
   if body then
     local data = os.tmpname()
-    write_file(data, body)
+    env.write(data, body)
     args[#args + 1] = "--data-binary @" .. env.q(data)
     return table.concat(args, " "), data
   end
@@ -87,7 +72,7 @@ local function push(url, body, headers)
   os.execute(("(curl %s -o %s -D %s -w '%%{http_code}' %s > %s.part 2>/dev/null; mv %s.part %s) &")
     :format(args, env.q(out), env.q(head), env.q(url), env.q(done), env.q(done), env.q(done)))
   return function()
-    assert(eventually(function() return env.read(done) ~= nil end, 15), "curl did not finish")
+    assert(env.eventually(function() return env.read(done) ~= nil end, 15), "curl did not finish")
     local status, answer, headers = tonumber(env.read(done)), env.read(out), env.read(head)
     os.remove(done)
     os.remove(out)
@@ -170,7 +155,7 @@ describe("ssf.receiver", function()
 
     -- The dropped connection is the chunked upload cut at max_body. The
     -- server notices the last close in its own time.
-    assert.is_true(eventually(function() return rx:stats().connections == 0 end))
+    assert.is_true(env.eventually(function() return rx:stats().connections == 0 end))
     assert.are.same({ [400] = 2, [401] = 5, [404] = 1, [405] = 1, [413] = 2, [501] = 0, [503] = 0,
                       waiting = 0, connections = 0, buffered = 0, refused = 0, dropped = 1,
                       verified = 0 }, rx:stats())
@@ -249,7 +234,7 @@ describe("ssf.receiver", function()
     os.remove(done)
     os.execute(("(for i in $(seq 1 100); do curl %s -o /dev/null %s; done; rm -f %s; touch %s) &")
       :format(args, env.q(rx.endpoint_url), env.q(data), env.q(done)))
-    assert.is_true(eventually(function() return rx:stats().waiting > 0 end))
+    assert.is_true(env.eventually(function() return rx:stats().waiting > 0 end))
     t0 = clock()
     set, msg = rx:next(0.5)
     waited = clock() - t0
@@ -259,14 +244,14 @@ describe("ssf.receiver", function()
     assert.is_true(#rx.rejected > 1)
     assert.are.equal("invalid_key", rx.rejected[1].err)
     rx:close() -- the rest of the loop finds the port closed
-    assert.is_true(eventually(function() return env.read(done) ~= nil end, 15))
+    assert.is_true(env.eventually(function() return env.read(done) ~= nil end, 15))
     os.remove(done)
   end)
 
   it("answers 503 to what waits when it closes", function()
     rx = receiver()
     local wait = push(rx.endpoint_url, "jti-late")
-    assert.is_true(eventually(function() return rx:stats().waiting == 1 end))
+    assert.is_true(env.eventually(function() return rx:stats().waiting == 1 end))
     rx:close()
     local status, body = wait()
     assert.are.equal(503, status)
@@ -278,7 +263,7 @@ describe("ssf.receiver", function()
   it("answers 503 with Retry-After when too many SETs wait", function()
     rx = receiver { max_pending = 1 }
     local wait = push(rx.endpoint_url, "jti-first")
-    assert.is_true(eventually(function() return rx:stats().waiting == 1 end))
+    assert.is_true(env.eventually(function() return rx:stats().waiting == 1 end))
     local status, _, head = curl(rx.endpoint_url, { body = "jti-second" })
     assert.are.equal(503, status)
     assert.matches("\r\nRetry%-After: %d+\r\n", head)
@@ -316,7 +301,7 @@ describe("ssf.receiver", function()
         :format(env.q("Content-Type: " .. SET_TYPE), env.q(rx.endpoint_url))
     end
     lines[#lines + 1] = "wait"
-    write_file(script, table.concat(lines, "\n"))
+    env.write(script, table.concat(lines, "\n"))
     local out, done = os.tmpname(), os.tmpname()
     os.remove(done)
     os.execute(("(sh %s > %s; touch %s) &"):format(env.q(script), env.q(out), env.q(done)))
@@ -327,7 +312,7 @@ describe("ssf.receiver", function()
       if not set then break end
       got[set.raw] = true
     end
-    assert.is_true(eventually(function() return env.read(done) ~= nil end, 15))
+    assert.is_true(env.eventually(function() return env.read(done) ~= nil end, 15))
     local statuses = {}
     for s in env.read(out):gmatch("%d+") do statuses[s] = (statuses[s] or 0) + 1 end
     os.remove(script)
@@ -502,7 +487,7 @@ describe("ssf.receiver", function()
       io.stdout:write("listening\n"); io.stdout:flush()
       print(rx:next(60))
     ]]
-    assert.is_true(eventually(function() return p:output():find("listening") ~= nil end))
+    assert.is_true(env.eventually(function() return p:output():find("listening") ~= nil end))
     local gone, elapsed, text = p:interrupt(3)
     assert.is_true(gone, "ssflua ignored Ctrl-C: " .. text)
     assert.is_true(elapsed < 2, "took " .. elapsed .. " s")
@@ -570,7 +555,7 @@ describe("ssf.receiver with the fake transmitter", function()
   -- The fake's record of its first push, once that push is over.
   local function first_delivery()
     local d
-    assert.is_true(eventually(function()
+    assert.is_true(env.eventually(function()
       d = f:deliveries()[1]
       return d ~= nil and (type(d.status) == "number" or type(d.error) == "string")
     end))
@@ -621,7 +606,7 @@ describe("ssf.receiver with the fake transmitter", function()
     set = assert(rx:next(10))
     assert.are.equal("state-back", set.events[VERIFICATION].state)
     local d
-    assert.is_true(eventually(function()
+    assert.is_true(env.eventually(function()
       d = f:deliveries()
       return #d == 2 and (type(d[2].status) == "number" or type(d[2].error) == "string")
     end))
@@ -685,7 +670,7 @@ describe("ssf.receiver with the fake transmitter", function()
         :format(env.q(AUTH), env.q(env.ssflua_bin), RECEIVE, env.q(f.url .. "/oauth2/v1/keys"), env.q(f.url),
                 env.q(err), env.q(status), env.q(status), env.q(status), env.q(out)))
       local url
-      assert.is_true(eventually(function()
+      assert.is_true(env.eventually(function()
         url = (env.read(err) or ""):match("receiving SETs at (%S+)")
         return url ~= nil
       end), env.read(err))
@@ -694,12 +679,12 @@ describe("ssf.receiver with the fake transmitter", function()
         events_requested = { ssf.events.SESSION_REVOKED },
       })
       assert(okta:verify_stream(s.stream_id, "state-1"))
-      assert.is_true(eventually(function() return (env.read(out) or ""):find("\n") ~= nil end), env.read(err))
+      assert.is_true(env.eventually(function() return (env.read(out) or ""):find("\n") ~= nil end), env.read(err))
       assert.are.equal(202, first_delivery().status)
       -- head has printed its line and exits; the next SET finds no reader.
       http.sleep(0.5)
       assert(okta:verify_stream(s.stream_id, "state-2"))
-      assert.is_true(eventually(function() return env.read(status) ~= nil end, 20), "receive.lua kept running")
+      assert.is_true(env.eventually(function() return env.read(status) ~= nil end, 20), "receive.lua kept running")
       local code, notes, printed = tonumber(env.read(status)), env.read(err), env.read(out)
       os.remove(out)
       os.remove(err)
@@ -709,7 +694,7 @@ describe("ssf.receiver with the fake transmitter", function()
       -- What the transmitter holds: one SET accepted, and it is the one
       -- printed; the other was answered 503, to be sent again.
       local d
-      assert.is_true(eventually(function()
+      assert.is_true(env.eventually(function()
         d = f:deliveries()
         return #d == 2 and (type(d[2].status) == "number" or type(d[2].error) == "string")
       end))
@@ -749,7 +734,7 @@ describe("ssf.receiver with the fake transmitter", function()
       local pid = p:read("l")
       p:close()
       local url
-      assert.is_true(eventually(function()
+      assert.is_true(env.eventually(function()
         url = (env.read(err) or ""):match("receiving SETs at (%S+)")
         return url ~= nil
       end), env.read(err))
@@ -757,7 +742,7 @@ describe("ssf.receiver with the fake transmitter", function()
       local status = curl(url, { body = "not-a-jwt" })
       assert.are.equal(400, status)
       verify_at(url, AUTH, "state-script")
-      local gone = eventually(function() return not env.alive(pid) end, 15)
+      local gone = env.eventually(function() return not env.alive(pid) end, 15)
       if not gone then os.execute("kill " .. pid) end
       local printed, notes = env.read(out), env.read(err)
       os.remove(out)

@@ -15,12 +15,6 @@ local ISS = "https://t.example.com"
 local SET_TYPE = "application/secevent+jwt"
 local VERIFICATION = "https://schemas.openid.net/secevent/ssf/event-type/verification"
 
-local function write_file(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
 describe("ssf.receiver's verification threads", function()
   local dir, rsa, rsa2, ec, forger, jwks
 
@@ -72,7 +66,7 @@ describe("ssf.receiver's verification threads", function()
     local tag, args = jws.random_id(), {}
     for i, body in ipairs(bodies) do
       local f = ("%s/%s-%d"):format(dir, tag, i)
-      write_file(f .. ".in", body)
+      env.write(f .. ".in", body)
       args[i] = ("-s -H %s --data-binary @%s -o %s -w '%%{http_code}\\n' %s")
         :format(env.q("Content-Type: " .. SET_TYPE), env.q(f .. ".in"), env.q(f .. ".out"), env.q(url))
     end

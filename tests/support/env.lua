@@ -42,6 +42,24 @@ function env.read(path)
   return s
 end
 
+--- Writes text to path (replacing it).
+function env.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+--- Polls cond every 20 ms for up to `seconds` (default 10); returns
+--- whether it held.
+function env.eventually(cond, seconds)
+  local sleep = require("ssf.http").sleep
+  for _ = 1, (seconds or 10) * 50 do
+    if cond() then return true end
+    sleep(0.02)
+  end
+  return cond()
+end
+
 --- Runs a shell command; returns its exit status, stdout and stderr.
 function env.run(cmd, stdin)
   local out, err = os.tmpname(), os.tmpname()
