@@ -65,33 +65,47 @@ local function stream_issues(s, status)
   return issues
 end
 
-local function audit(okta, report)
+-- Lists the client's streams (or nil, message, info) for the sub-commands.
+local function list_streams(okta, report)
   local streams, msg, info = okta:streams()
-  if not streams then return nil, msg, info end
-  if #streams == 0 then report.issues[#report.issues + 1] = "no streams" end
+  if streams and #streams == 0 then report.issues[#report.issues + 1] = "no streams" end
+  return streams, msg, info
+end
+
+-- Runs fn(stream) for each stream and adds the row it returns to
+-- report.streams; the first failure stops the org, naming its stream.
+local function each_stream(streams, report, fn)
   for _, s in ipairs(streams) do
-    local st, smsg, sinfo = okta:stream_status(s.stream_id)
-    if not st then return nil, ("stream %s: %s"):format(s.stream_id, smsg), sinfo end
-    local d = type(s.delivery) == "table" and s.delivery or {}
-    local entry = { stream_id = s.stream_id, status = st.status, endpoint_url = d.endpoint_url,
-                    method = d.method, events_requested = s.events_requested,
-                    events_delivered = s.events_delivered, issues = stream_issues(s, st.status) }
-    report.streams[#report.streams + 1] = entry
-    for _, i in ipairs(entry.issues) do report.issues[#report.issues + 1] = s.stream_id .. ": " .. i end
+    local row, msg, info = fn(s)
+    if not row then return nil, ("stream %s: %s"):format(s.stream_id, msg), info end
+    report.streams[#report.streams + 1] = row
   end
   return true
 end
 
-local function verify(okta, report)
-  local streams, msg, info = okta:streams()
+local function audit(okta, report)
+  local streams, msg, info = list_streams(okta, report)
   if not streams then return nil, msg, info end
-  if #streams == 0 then report.issues[#report.issues + 1] = "no streams" end
-  for _, s in ipairs(streams) do
+  return each_stream(streams, report, function(s)
+    local st, smsg, sinfo = okta:stream_status(s.stream_id)
+    if not st then return nil, smsg, sinfo end
+    local d = type(s.delivery) == "table" and s.delivery or {}
+    local entry = { stream_id = s.stream_id, status = st.status, endpoint_url = d.endpoint_url,
+                    method = d.method, events_requested = s.events_requested,
+                    events_delivered = s.events_delivered, issues = stream_issues(s, st.status) }
+    for _, i in ipairs(entry.issues) do report.issues[#report.issues + 1] = s.stream_id .. ": " .. i end
+    return entry
+  end)
+end
+
+local function verify(okta, report)
+  local streams, msg, info = list_streams(okta, report)
+  if not streams then return nil, msg, info end
+  return each_stream(streams, report, function(s)
     local ok, vmsg, vinfo = okta:verify_stream(s.stream_id)
-    if not ok then return nil, ("stream %s: %s"):format(s.stream_id, vmsg), vinfo end
-    report.streams[#report.streams + 1] = { stream_id = s.stream_id, verification = "requested" }
-  end
-  return true
+    if not ok then return nil, vmsg, vinfo end
+    return { stream_id = s.stream_id, verification = "requested" }
+  end)
 end
 
 local function confirm(okta, report, entry)
@@ -108,7 +122,7 @@ local function confirm(okta, report, entry)
     return nil, ("environment variable %s is not set or empty"):format(entry.rx_auth_env), { kind = "config" }
   end
   if #streams == 0 then report.issues[#report.issues + 1] = "no streams" end
-  for _, s in ipairs(streams) do
+  return each_stream(streams, report, function(s)
     local d = type(s.delivery) == "table" and s.delivery or {}
     local path = tostring(d.endpoint_url):match("^%a+://[^/?#]*(/[^?#]*)") or "/"
     local rx, rmsg, rinfo = ssf.receiver { listen = entry.listen, path = path, authorization = authorization,
@@ -116,11 +130,9 @@ local function confirm(okta, report, entry)
     if not rx then return nil, rmsg, rinfo end
     local set, cmsg, cinfo = okta:confirm_stream(s.stream_id, rx, { timeout = timeout })
     rx:close()
-    if not set then return nil, ("stream %s: %s"):format(s.stream_id, cmsg), cinfo end
-    report.streams[#report.streams + 1] = { stream_id = s.stream_id, confirmed = true,
-                                            waited = math.floor(cmsg.waited * 1000 + 0.5) / 1000 }
-  end
-  return true
+    if not set then return nil, cmsg, cinfo end
+    return { stream_id = s.stream_id, confirmed = true, waited = math.floor(cmsg.waited * 1000 + 0.5) / 1000 }
+  end)
 end
 
 local COMMANDS = { audit = audit, verify = verify, confirm = confirm }
