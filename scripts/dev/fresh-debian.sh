@@ -23,6 +23,7 @@ debootstrap --variant=minbase bookworm "$dir" http://deb.debian.org/debian >"$di
 mv "$dir.debootstrap.log" "$dir/debootstrap.log"
 cp /etc/resolv.conf "$dir/etc/"
 if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  mkdir -p "$dir/usr/local/share/ca-certificates"
   cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
 fi
 git clone -q "$src" "$dir/root/ssflua"
