@@ -67,6 +67,18 @@ else
   end
 end
 
+-- os.execute's results as 5.4 gives them: true, "exit", 0 on success, or
+-- nil, "exit" or "signal", and the code. LuaJIT returns the raw wait
+-- status, a number (so always true) even when the command failed.
+function compat.execute(cmd)
+  local status, how, code = os.execute(cmd)
+  if type(status) ~= "number" then return status, how, code end
+  if status % 256 ~= 0 then return nil, "signal", status % 128 end
+  code = floor(status / 256)
+  if code == 0 then return true, "exit", 0 end
+  return nil, "exit", code
+end
+
 -- Lua 5.4 seeds math.random from the clock and an address at start-up;
 -- LuaJIT always starts from the same seed, which would make jitter and
 -- placeholders predictable. Seed it from the operating system once.
