@@ -1,5 +1,6 @@
 -- ssf.client{...}: what it accepts, what it refuses, and how.
 local ssf = require "ssf"
+local env = require "env"
 
 local function client(opts)
   return ssf.client(opts)
@@ -94,6 +95,8 @@ describe("ssf.client configuration", function()
     c:close()
     c:close()
     assert.has_error(function() c:streams() end, "attempt to use a closed client")
-    do local c2 <close> = assert(client { org = "https://a.okta.com", auth = auth }) end
+    local c2 = assert(client { org = "https://a.okta.com", auth = auth })
+    env.scoped(c2, function() end)
+    assert.has_error(function() c2:streams() end, "attempt to use a closed client")
   end)
 end)
