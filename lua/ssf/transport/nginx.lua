@@ -50,7 +50,10 @@ function nginx.available()
 end
 
 local function phase_error()
-  local phase = ngx and ngx.get_phase and ngx.get_phase() or "?"
+  if not nginx.inside() then
+    return errors.fail("config", "transport \"nginx\" can make requests only inside an nginx worker")
+  end
+  local phase = ngx.get_phase()
   return errors.fail("config", ("transport \"nginx\" cannot make requests in nginx's %s phase: "
     .. "call it from rewrite_by_lua, access_by_lua or content_by_lua"):format(phase))
 end
