@@ -25,7 +25,6 @@ end
 -- numbers are doubles, exact only up to 2^53, so beyond that an integer is
 -- LuaJIT's own 64-bit integer (an int64_t cdata, which does arithmetic and
 -- compares with numbers).
-local INT64_MAX, INT64_MIN = "9223372036854775807", "9223372036854775808"
 if mtype then
   --- The integer the decimal text t denotes, or nil beyond 64 bits.
   function compat.integer_from_text(t)
@@ -42,6 +41,7 @@ else
   local ffi = require "ffi"
   local int64 = ffi.typeof("int64_t")
   local EXACT = 2 ^ 53
+  local INT64_MAX, INT64_MIN = "9223372036854775807", "9223372036854775808"
   function compat.integer_from_text(t)
     local sign, digits = t:match("^(%-?)0*(%d+)$")
     if not digits then return nil end
