@@ -33,7 +33,7 @@ function Client.new(opts)
   local settings, msg, info = config.resolve(opts, require("ssf.transport.curl").parse_url,
     name == "nginx" and no_env or os.getenv, 3)
   if not settings then return nil, msg, info end
-  local t, terr, tinfo = mod.new()
+  local t, terr, tinfo = mod.new(settings.given)
   if not t then return nil, terr, tinfo end
 
   local self = setmetatable({

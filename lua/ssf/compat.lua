@@ -21,6 +21,48 @@ else
   end
 end
 
+-- Integers of JSON text kept whole. 5.4 has 64-bit integers; LuaJIT's
+-- numbers are doubles, exact only up to 2^53, so beyond that an integer is
+-- LuaJIT's own 64-bit integer (an int64_t cdata, which does arithmetic and
+-- compares with numbers).
+if mtype then
+  --- The integer the decimal text t denotes, or nil beyond 64 bits.
+  function compat.integer_from_text(t)
+    local n = tonumber(t) -- a float when t is beyond 64 bits
+    if mtype(n) == "integer" then return n end
+    return nil
+  end
+  --- The decimal text of integer v, or nil when v is not an integer.
+  function compat.integer_text(v)
+    if mtype(v) == "integer" then return ("%d"):format(v) end
+    return nil
+  end
+else
+  local ffi = require "ffi"
+  local int64 = ffi.typeof("int64_t")
+  local EXACT = 2 ^ 53
+  local INT64_MAX, INT64_MIN = "9223372036854775807", "9223372036854775808"
+  function compat.integer_from_text(t)
+    local sign, digits = t:match("^(%-?)0*(%d+)$")
+    if not digits then return nil end
+    if #digits > 19 or #digits == 19 and digits > (sign == "-" and INT64_MIN or INT64_MAX) then return nil end
+    local n = tonumber(t)
+    if n > -EXACT and n < EXACT then return n end
+    -- 2^63 wraps to -2^63 on the way, which the sign turns back.
+    local v = int64(0)
+    for i = 1, #digits do v = v * 10 + (digits:byte(i) - 48) end
+    if sign == "-" then v = -v end
+    return v
+  end
+  function compat.integer_text(v)
+    if type(v) == "cdata" then
+      return ffi.istype(int64, v) and (tostring(v):gsub("LL$", "")) or nil
+    end
+    if compat.is_integer(v) then return ("%d"):format(v) end
+    return nil
+  end
+end
+
 compat.unpack = table.unpack or unpack
 
 compat.move = table.move or function(from, first, last, at, to)
@@ -65,6 +107,18 @@ else
     end
     return true
   end
+end
+
+-- os.execute's results as 5.4 gives them: true, "exit", 0 on success, or
+-- nil, "exit" or "signal", and the code. LuaJIT returns the raw wait
+-- status, a number (so always true) even when the command failed.
+function compat.execute(cmd)
+  local status, how, code = os.execute(cmd)
+  if type(status) ~= "number" then return status, how, code end
+  if status % 256 ~= 0 then return nil, "signal", status % 128 end
+  code = floor(status / 256)
+  if code == 0 then return true, "exit", 0 end
+  return nil, "exit", code
 end
 
 -- Lua 5.4 seeds math.random from the clock and an address at start-up;

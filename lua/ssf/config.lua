@@ -414,6 +414,13 @@ function config.resolve(opts, parse_url, getenv, level)
   end
   if not org then return fail(err) end
   settings.org = org
+  -- The transport settings given (by the options or the SDK's), not
+  -- defaulted: a transport that cannot honour one refuses it.
+  settings.given = { timeout = opts.timeout, connect_timeout = opts.connect_timeout, ca_file = opts.ca_file,
+                     proxy = settings.proxy }
+  for _, k in ipairs { "timeout", "connect_timeout" } do
+    if settings[k] ~= DEFAULTS[k] then settings.given[k] = settings[k] end
+  end
 
   local a, where = opts.auth, "auth"
   if not a then

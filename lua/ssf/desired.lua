@@ -58,21 +58,31 @@ local function sandbox()
     tostring = tostring, tonumber = tonumber, error = error, assert = assert,
   }
   for _, lib in ipairs { "string", "table", "math", "utf8" } do
-    local copy = {}
-    for k, v in pairs(_G[lib]) do copy[k] = v end
-    copy.dump = nil
-    env[lib] = copy
+    if _G[lib] then -- LuaJIT has no utf8
+      local copy = {}
+      for k, v in pairs(_G[lib]) do copy[k] = v end
+      copy.dump = nil
+      env[lib] = copy
+    end
   end
   return env
 end
 
 local function load_lua(text, name)
+  -- Said here so that both engines say it alike; mode "t" refuses it too.
+  if text:byte(1) == 27 then return fail(name .. ": holds a binary chunk (compiled bytecode), not Lua source") end
   local chunk, err = load(text, "=" .. name, "t", sandbox())
   if not chunk then return fail(err) end
+  -- LuaJIT calls no hook inside compiled code: the file runs interpreted.
+  if jit then jit.off(chunk, true) end
   local co = coroutine.create(chunk)
-  -- The count hook is per coroutine: it limits the file, nothing else.
+  -- The count hook limits the file, nothing else. In 5.4 it belongs to the
+  -- coroutine; LuaJIT has one hook for every coroutine, so the one in place
+  -- before is put back.
+  local hook, mask, count = debug.gethook(co)
   debug.sethook(co, function() error("runs too long (a loop that never ends?)", 2) end, "", MAX_INSTRUCTIONS)
   local ok, value = coroutine.resume(co)
+  if type(hook) == "function" then debug.sethook(co, hook, mask, count) else debug.sethook(co) end
   if not ok then return fail(name .. ": " .. tostring(value)) end
   if coroutine.status(co) ~= "dead" then return fail(name .. ": must not yield") end
   return value

@@ -50,6 +50,7 @@ local NUMBER_JSON_PATTERN = ('"\\u0000' .. NUMBER:sub(2)):gsub("%p", "%%%0") .. 
 -- needs (cjson's %.14g), or nil when cjson's text is exact. Integers are
 -- written whole; a float with the fewest digits that read back the same.
 local function exact_number(n)
+  if type(n) ~= "number" then return compat.integer_text(n) end -- LuaJIT's int64
   if compat.is_integer(n) then
     return (n >= 1e14 or n <= -1e14) and ("%d"):format(n) or nil
   end
@@ -69,7 +70,7 @@ end
 local numbers_placed -- set when placehold put a NUMBER in
 local function placehold(v)
   local kind = type(v)
-  if kind == "number" then
+  if kind == "number" or kind == "cdata" then
     local t = exact_number(v)
     if not t then return v end
     numbers_placed = true
@@ -178,7 +179,7 @@ end
 local function exact_value(x)
   if type(x) == "string" and x:sub(1, #NUMBER) == NUMBER then
     local t = x:sub(#NUMBER + 1)
-    return compat.tointeger(tonumber(t)) or tonumber(t) + 0.0
+    return compat.integer_from_text(t) or tonumber(t) + 0.0
   end
   return x
 end

@@ -2,6 +2,7 @@
 -- rewritten atomically with mode 0600, so a reader never sees half a token
 -- and nobody else can read it at any moment.
 local jws = require "ssf.jws"
+local compat = require "ssf.compat"
 
 local secretfile = {}
 
@@ -24,7 +25,7 @@ end
 -- and never an existing file or link. Returns its name or nil, message.
 local function private_copy(path, value)
   local tmp = ("%s.%s.tmp"):format(path, jws.random_id())
-  if not os.execute("umask 077 && set -C && : > " .. q(tmp) .. " 2>/dev/null") then
+  if not compat.execute("umask 077 && set -C && : > " .. q(tmp) .. " 2>/dev/null") then
     return nil, "cannot create " .. tmp
   end
   local f, err = io.open(tmp, "r+b")
@@ -53,7 +54,7 @@ end
 function secretfile.create(path, value)
   local tmp, err = private_copy(path, value)
   if not tmp then return nil, err end
-  local linked = os.execute("ln -- " .. q(tmp) .. " " .. q(path) .. " 2>/dev/null")
+  local linked = compat.execute("ln -- " .. q(tmp) .. " " .. q(path) .. " 2>/dev/null")
   os.remove(tmp)
   if linked then return true end
   local f = io.open(path, "rb")

@@ -58,6 +58,18 @@ describe("ssf.desired", function()
     local list, msg = load("while true do end")
     assert.is_nil(list)
     assert.matches("runs too long", msg)
+    -- The limit ends with the file: the caller's own hook is still there
+    -- afterwards (LuaJIT has one hook for all coroutines), and no other.
+    local function caller_hook() end
+    debug.sethook(caller_hook, "", 1e9)
+    finally(function() debug.sethook() end)
+    list, msg = load("local n = 0 for i = 1, 1e9 do n = n + i end return n")
+    assert.is_nil(list)
+    assert.matches("runs too long", msg)
+    assert.are.equal(caller_hook, (debug.gethook()))
+    debug.sethook()
+    load("return {}")
+    assert.is_nil(debug.gethook())
     -- Bytecode is refused: only text is loaded.
     list, msg = load(string.dump(function() return {} end))
     assert.is_nil(list)

@@ -58,6 +58,23 @@ describe("one module on Lua 5.4 and LuaJIT", function()
     assert.are.same({ 1, 2, 3 }, compat.move({ 1, 2, 3 }, 1, 3, 1, {}))
   end)
 
+  it("reads and writes 64-bit integers whole, from and to their decimal text", function()
+    for _, t in ipairs { "0", "-1", "9007199254740993", "-9007199254740993", "9223372036854775807",
+                         "-9223372036854775808", "1234567890123456789" } do
+      assert.are.equal(t, compat.integer_text(compat.integer_from_text(t)), t)
+    end
+    assert.is_nil(compat.integer_from_text("9223372036854775808"))
+    assert.is_nil(compat.integer_from_text("-9223372036854775809"))
+    assert.is_nil(compat.integer_text(1.5))
+    assert.is_nil(compat.integer_text("42"))
+  end)
+
+  it("gives os.execute's results as 5.4 does (LuaJIT returns the raw wait status)", function()
+    assert.are.same({ true, "exit", 0 }, { compat.execute("exit 0") })
+    assert.are.same({ nil, "exit", 3 }, { compat.execute("exit 3") })
+    assert.are.same({ nil, "signal", 15 }, { compat.execute("kill -TERM $$") })
+  end)
+
   it("starts LuaJIT's math.random from a different seed in every process", function()
     local code = "local ssf = require 'ssf'; print(math.random(1, 2 ^ 30), ssf.json.encode(ssf.array()))"
     local path = env.build .. "/share/lua/5.1/?.lua;" .. env.build .. "/share/lua/5.1/?/init.lua;;"

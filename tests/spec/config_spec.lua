@@ -1,5 +1,6 @@
 -- ssf.client{...}: what it accepts, what it refuses, and how.
 local ssf = require "ssf"
+local env = require "env"
 
 local function client(opts)
   return ssf.client(opts)
@@ -89,11 +90,37 @@ describe("ssf.client configuration", function()
     end
   end)
 
+  it("refuses, with transport nginx, the options nginx cannot apply per request", function()
+    local base = { org = "https://a.okta.com", auth = auth, transport = "nginx" }
+    local function with(k, v)
+      local o = {}
+      for key, val in pairs(base) do o[key] = val end
+      o[k] = v
+      return o
+    end
+    for name, value in pairs { timeout = 5, connect_timeout = 30, proxy = "http://127.0.0.1:3128" } do
+      local c, msg, info = client(with(name, value))
+      assert.is_nil(c, name)
+      assert.are.equal("config", info.kind)
+      assert.is_truthy(msg:find("option '" .. name .. "' cannot apply with transport \"nginx\": nginx", 1, true), msg)
+    end
+    -- Outside nginx, a client of the nginx transport is made; its calls fail.
+    local c = assert(client(base))
+    local v, msg, info = c:streams()
+    assert.is_nil(v)
+    assert.are.equal("config", info.kind)
+    assert.are.equal("transport \"nginx\" can make requests only inside an nginx worker", msg)
+    c:close()
+    assert.is_truthy(client(with("timeout", 5)) == nil and client { org = base.org, auth = auth, timeout = 5 })
+  end)
+
   it("raises on use after close, and close is idempotent", function()
     local c = assert(client { org = "https://a.okta.com", auth = auth })
     c:close()
     c:close()
     assert.has_error(function() c:streams() end, "attempt to use a closed client")
-    do local c2 <close> = assert(client { org = "https://a.okta.com", auth = auth }) end
+    local c2 = assert(client { org = "https://a.okta.com", auth = auth })
+    env.scoped(c2, function() end)
+    assert.has_error(function() c2:streams() end, "attempt to use a closed client")
   end)
 end)

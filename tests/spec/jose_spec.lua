@@ -243,10 +243,9 @@ describe("ssf.jose", function()
       assert.has_error(function() k:sign("x") end, "attempt to use a closed key")
       assert.has_error(function() k:public_jwk() end, "attempt to use a closed key")
       assert.has_error(function() k:alg() end, "attempt to use a closed key")
-      do
-        local scoped <close> = jose.generate_key("ES256")
-        assert.are.equal(64, #scoped:sign("x"))
-      end
+      local scoped = jose.generate_key("ES256")
+      env.scoped(scoped, function() assert.are.equal(64, #scoped:sign("x")) end)
+      assert.has_error(function() scoped:sign("x") end, "attempt to use a closed key")
       for _ = 1, 50 do jose.generate_key("ES256") end
       collectgarbage()
       collectgarbage()

@@ -3,6 +3,7 @@
 -- for leaks.
 local ssf = require "ssf"
 local fake = require "fake"
+local env = require "env"
 
 describe("client lifecycle", function()
   local f
@@ -19,7 +20,7 @@ describe("client lifecycle", function()
       if i % 3 == 0 then
         c:close()
       elseif i % 3 == 1 then
-        local scoped <close> = c
+        env.scoped(c, function() end)
       end -- the rest are dropped for __gc
       if i % 20 == 0 then collectgarbage() end
     end

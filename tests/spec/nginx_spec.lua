@@ -26,6 +26,7 @@ local function nginx_conf(pki, fake_url, dns_port)
       OTHER = ("%q"):format("https://localhost:" .. ports[3]),
       CLOSED = ("%q"):format("https://localhost:" .. ports[4]),
       ISSUER = ("%q"):format(fake_url),
+      CA = ("%q"):format(pki.ca),
     }
     local streams = [[
       local ssf = require "ssf"
@@ -65,6 +66,16 @@ local function nginx_conf(pki, fake_url, dns_port)
       }
       ngx.shared.ssf_test:incr("status_" .. tostring(status), 1, 0)
     ]]
+    -- A client given an option nginx cannot apply per request.
+    local options = [[
+      local ssf = require "ssf"
+      local opts = { org = %ORG%, auth = { type = "bearer", token = "tok-rw" } }
+      local name = ngx.var.arg_name
+      opts[name] = ({ timeout = 5, connect_timeout = 5, ca_file = %CA%, proxy = "http://127.0.0.1:3128" })[name]
+      local c, err, info = ssf.client(opts)
+      if c then c:close() end
+      ngx.say(ssf.json.encode { made = c ~= nil, err = err or ssf.null, kind = info and info.kind or ssf.null })
+    ]]
     local handled = [[
       local dict = ngx.shared.ssf_test
       ngx.say((dict:get("handled") or 0), " ", dict:get("last_jti") or "-")
@@ -93,6 +104,7 @@ local function nginx_conf(pki, fake_url, dns_port)
       "  location = /all { content_by_lua_block {" .. lua_block(all, vars) .. "} }",
       "  location = /receive { content_by_lua_block {" .. lua_block(receive, vars) .. "} }",
       "  location = /handled { content_by_lua_block {" .. handled .. "} }",
+      "  location = /options { content_by_lua_block {" .. lua_block(options, vars) .. "} }",
       "  location = /timer { content_by_lua_block {" .. lua_block(timer, vars) .. "} }",
       "  location = /timer-result { content_by_lua_block { ngx.say(ngx.shared.ssf_test:get('timer') or '-') } }",
       "  location = /probe { content_by_lua_block { ngx.say('probe ok') } }",
@@ -102,6 +114,15 @@ local function nginx_conf(pki, fake_url, dns_port)
       ("  listen 127.0.0.1:%d ssl;"):format(ports[2]),
       ("  ssl_certificate %s; ssl_certificate_key %s;"):format(pki.server, pki.server_key),
       ("  location / { proxy_pass %s; proxy_set_header Host 127.0.0.1; }"):format(fake_url),
+      "}",
+      -- The same client with a short proxy_read_timeout, set where the
+      -- snippet is included, for nginx's own 504.
+      "server {",
+      ("  listen 127.0.0.1:%d;"):format(ports[5]),
+      ("  proxy_ssl_trusted_certificate %s;"):format(pki.ca),
+      "  proxy_read_timeout 1s;",
+      ("  include %s/scripts/nginx/ssf-locations.conf;"):format(env.root),
+      "  location = /streams { content_by_lua_block {" .. lua_block(streams, vars) .. "} }",
       "}",
       -- A certificate from the test CA, for another name.
       "server {",
@@ -123,7 +144,7 @@ describe("ssf in nginx", function()
     local dns_port
     dns_port, dns = fake.spawn("exec node " .. env.q(env.root .. "/tests/support/dns.mjs"), "listening (%d+)")
     -- Port 4 is left closed: nothing listens there.
-    nginx = servers.nginx(dir .. "/nginx", 4, nginx_conf(pki, f.url, tonumber(dns_port)),
+    nginx = servers.nginx(dir .. "/nginx", 5, nginx_conf(pki, f.url, tonumber(dns_port)),
       ("load_module %s/ndk_http_module.so;\nload_module %s/ngx_http_lua_module.so;"):format(MODULES, MODULES))
     base = "http://127.0.0.1:" .. nginx.port
   end)
@@ -198,6 +219,45 @@ describe("ssf in nginx", function()
     assert.are.equal("transport", r.kind)
     assert.are.equal(0, #f:requests())
     assert.is_true(nginx:count("error.log", "upstream SSL certificate does not match") > 0)
+  end)
+
+  it("tells nginx's own 504 (no answer within proxy_read_timeout) apart from the org's 504", function()
+    local short = "http://127.0.0.1:" .. nginx.ports[5]
+    local function streams()
+      local s = http.session()
+      local status, _, body = s:perform { url = short .. "/streams", timeout = 120 }
+      s:close()
+      assert.are.equal(200, status, body)
+      return assert(ssf.json.decode(body), body)
+    end
+    f:faults { { match = { path = "/api/v1/ssf/stream" }, status = 504, body = "{}" } }
+    local r = streams()
+    assert.are.equal("http", r.kind)
+    assert.are.equal(504, r.status)
+    assert.are.equal(1, #f:requests())
+
+    -- The fake holds its answer past nginx's 1 s read timeout.
+    f:reset()
+    f:config { latency_ms = 5000 }
+    r = streams()
+    assert.are.equal("timeout", r.kind, ssf.json.encode(r))
+    assert.are.equal(ssf.null, r.status)
+    assert.matches("no answer from https://localhost:%d+ within nginx's proxy_read_timeout", r.err)
+    assert.are.equal(1, #f:requests())
+    assert.is_true(nginx:count("error.log", "upstream timed out") > 0)
+  end)
+
+  it("refuses the options nginx cannot apply per request, naming what sets them instead", function()
+    for name, directive in pairs { timeout = "proxy_read_timeout", connect_timeout = "proxy_connect_timeout",
+                                   ca_file = "proxy_ssl_trusted_certificate", proxy = "cannot go through a proxy" } do
+      local r = get_json("/options?name=" .. name)
+      assert.is_false(r.made, name)
+      assert.are.equal("config", r.kind, name)
+      assert.is_truthy(r.err:find("option '" .. name .. "' cannot apply with transport \"nginx\": ", 1, true), r.err)
+      assert.is_truthy(r.err:find(directive, 1, true), r.err)
+    end
+    assert.is_true(get_json("/options?name=none").made)
+    assert.are.equal(0, #f:requests())
   end)
 
   it("fails with a config error where nginx cannot make requests (a timer)", function()

@@ -81,14 +81,16 @@ describe("TLS against nginx", function()
   end
 
   it("verifies the server with the test CA, over HTTP/2", function()
-    local c <close> = client()
+    local c = client()
+    finally(function() c:close() end)
     local list, meta = c:streams()
     assert.are.equal("esc-nginx", list[1].stream_id, tostring(meta))
     assert.are.equal("HTTP/2.0", meta.headers["x-protocol"])
   end)
 
   it("goes back to the system's CAs for a request that names no ca_file", function()
-    local s <close> = http.session()
+    local s = http.session()
+    finally(function() s:close() end)
     local url = org .. STREAM
     assert.are.equal(200, s:perform { url = url, ca_file = pki.ca })
     local status, kind, msg, _, code = s:perform { url = url }
@@ -102,7 +104,7 @@ describe("TLS against nginx", function()
   it("fails at once, as tls, without the test CA and with another CA", function()
     for _, ca in ipairs { false, pki.wrong_ca } do
       local before = nginx:count("error.log", "alert unknown ca")
-      local c <close> = client { ca_file = ca }
+      local c = client { ca_file = ca }
       local v, msg, info = c:streams()
       assert.is_nil(v)
       assert.are.equal("transport", info.kind)
@@ -111,13 +113,15 @@ describe("TLS against nginx", function()
       assert.matches("certificate", msg)
       assert.is_nil(msg:find("SSH", 1, true), msg)
       assert.are.equal(before + 1, logged("alert unknown ca", before + 1))
+      c:close()
     end
   end)
 
   it("fails a hostname mismatch in exactly one attempt, even for a POST", function()
     local seen = "server: 127.0.0.1:" .. nginx.ports[2]
     local before = nginx:count("error.log", seen)
-    local c <close> = client { org = other_org }
+    local c = client { org = other_org }
+    finally(function() c:close() end)
     local v, msg, info = c:streams()
     assert.is_nil(v)
     assert.are.equal("tls", info.code)
@@ -133,7 +137,8 @@ describe("TLS against nginx", function()
   end)
 
   it("retries a handshake that fails otherwise, like any failed connect", function()
-    local c <close> = client { org = "https://127.0.0.1:" .. nginx.ports[3], max_backoff = 0.01 }
+    local c = client { org = "https://127.0.0.1:" .. nginx.ports[3], max_backoff = 0.01 }
+    finally(function() c:close() end)
     local v, msg, info = c:streams()
     assert.is_nil(v)
     assert.are.equal("tls", info.code)
@@ -144,7 +149,8 @@ describe("TLS against nginx", function()
   it("fails at once when the CA file has gone since the client was made", function()
     local copy = dir .. "/gone.pem"
     assert(os.execute(("cp %s %s"):format(env.q(pki.ca), env.q(copy))))
-    local c <close> = client { ca_file = copy }
+    local c = client { ca_file = copy }
+    finally(function() c:close() end)
     os.remove(copy)
     local v, msg, info = c:streams()
     assert.is_nil(v)
@@ -173,21 +179,24 @@ describe("TLS against nginx", function()
   end)
 
   it("asks for compression and decodes a gzip answer", function()
-    local c <close> = client()
+    local c = client()
+    finally(function() c:close() end)
     local list, meta = c:streams()
     assert.are.equal("gzip", meta.headers["content-encoding"])
     assert.are.equal("esc-nginx", list[1].stream_id)
   end)
 
   it("decodes the gzip answer to a script that asked for gzip itself", function()
-    local c <close> = client()
+    local c = client()
+    finally(function() c:close() end)
     local list, meta = c:request { path = STREAM, headers = { ["Accept-Encoding"] = "gzip" } }
     assert.are.equal("gzip", meta.headers and meta.headers["content-encoding"], tostring(meta))
     assert.are.equal("esc-nginx", list[1].stream_id)
   end)
 
   it("counts decoded bytes against max_body", function()
-    local c <close> = client { max_body = 1000 }
+    local c = client { max_body = 1000 }
+    finally(function() c:close() end)
     local v, msg, info = c:request { path = "/big" }
     assert.is_nil(v)
     assert.are.equal("decode", info.kind)
@@ -204,7 +213,8 @@ describe("TLS against nginx", function()
   end)
 
   it("names the Content-Encoding of a body it cannot decode", function()
-    local c <close> = client()
+    local c = client()
+    finally(function() c:close() end)
     local v, msg, info = c:request { path = "/bad-gzip" }
     assert.is_nil(v)
     assert.are.equal("decode", info.kind)
@@ -218,7 +228,8 @@ describe("TLS against nginx", function()
   end)
 
   it("reports a redirect with its Location, not followed", function()
-    local c <close> = client()
+    local c = client()
+    finally(function() c:close() end)
     local v, msg, info = c:request { path = "/moved" }
     assert.is_nil(v)
     assert.are.equal("http", info.kind)

@@ -106,7 +106,8 @@ describe("transport failures", function()
   end)
 
   it("carries no user agent over to a request that names none", function()
-    local s <close> = require("ssf.http").session()
+    local s = require("ssf.http").session()
+    finally(function() s:close() end)
     for _, ua in ipairs { "ua-first/1", false, "ua-third/3" } do
       assert.are.equal(200, s:perform { url = f.url .. STREAM, user_agent = ua or nil,
                                         headers = { "Authorization: Bearer tok-rw" } })

@@ -1,5 +1,7 @@
 -- Where the tests find things: the source tree (busted runs from it) and the
 -- build tree (SSF_BUILD_DIR, set by ctest; default ./build).
+local compat = require "ssf.compat"
+
 local env = {}
 
 local function cwd()
@@ -25,7 +27,7 @@ end
 function env.tmpdir()
   local dir = os.tmpname()
   os.remove(dir)
-  assert(os.execute("mkdir -m 700 " .. env.q(dir)))
+  assert(compat.execute("mkdir -m 700 " .. env.q(dir)))
   return dir
 end
 
@@ -60,6 +62,28 @@ function env.eventually(cond, seconds)
   return cond()
 end
 
+-- Lua 5.4's real to-be-closed variable; nil under LuaJIT, whose parser has
+-- no `<close>`.
+local close_scope = load([[
+  local value, fn = ...
+  local scoped <close> = value
+  return fn(scoped)
+]])
+
+--- Runs fn(value) as the body of a scope holding value in a `<close>`
+--- variable, and returns fn's first result: value's __close runs when fn
+--- returns or raises (the error goes on). Lua 5.4 runs the real `<close>`;
+--- under LuaJIT the same metamethod is called as 5.4 would call it.
+function env.scoped(value, fn)
+  if close_scope then return (close_scope(value, fn)) end
+  local mt = value ~= nil and value ~= false and getmetatable(value)
+  if mt ~= false and not (mt and mt.__close) then error("variable 'scoped' got a non-closable value", 2) end
+  local ok, result = pcall(fn, value)
+  if mt then mt.__close(value, not ok and result or nil) end
+  if not ok then error(result, 0) end
+  return result
+end
+
 --- Runs a shell command; returns its exit status, stdout and stderr.
 function env.run(cmd, stdin)
   local out, err = os.tmpname(), os.tmpname()
@@ -74,9 +98,7 @@ function env.run(cmd, stdin)
   else
     full = full .. " </dev/null"
   end
-  local status, _, code = os.execute(full)
-  -- LuaJIT (the Lua 5.1 library) returns the raw wait status.
-  if type(status) == "number" then code = status % 256 == 0 and math.floor(status / 256) or 128 + status % 256 end
+  local _, _, code = compat.execute(full)
   local stdout, stderr = assert(env.read(out)), assert(env.read(err))
   os.remove(out)
   os.remove(err)

@@ -3,8 +3,9 @@
 -- scripts/nginx/ssf-locations.conf declares, so a waiting call yields to
 -- nginx and the worker goes on serving other requests. Same interface as
 -- transport/curl.lua:
---   nginx.new()         -> transport (a client made in init_worker may be
---                          used by later requests)
+--   nginx.new(opts)     -> transport (a client made in init_worker may be
+--                          used by later requests) | nil, message, info
+--                          when opts (the client's) asks what nginx cannot
 --   t:perform(request)  -> {status=, headers=, body=}
 --                        | nil, message, {kind=, reached=, final=}
 --   t:sleep(seconds), t:now(), t:close()
@@ -49,7 +50,10 @@ function nginx.available()
 end
 
 local function phase_error()
-  local phase = ngx and ngx.get_phase and ngx.get_phase() or "?"
+  if not nginx.inside() then
+    return errors.fail("config", "transport \"nginx\" can make requests only inside an nginx worker")
+  end
+  local phase = ngx.get_phase()
   return errors.fail("config", ("transport \"nginx\" cannot make requests in nginx's %s phase: "
     .. "call it from rewrite_by_lua, access_by_lua or content_by_lua"):format(phase))
 end
@@ -92,10 +96,6 @@ end
 function Transport:perform(request)
   if self.closed then error("attempt to use a closed client", 3) end
   if not nginx.available() then return phase_error() end
-  if request.proxy then
-    return errors.fail("config", "option 'proxy' is not supported with transport \"nginx\": configure "
-      .. "the proxy in nginx")
-  end
   local uri, args = target(request.url)
   if not uri then
     return nil, "transport \"nginx\" needs an absolute http(s) URL", { kind = "config", final = true }
@@ -130,9 +130,14 @@ function Transport:perform(request)
       return nil, ("nginx answered %d for the ssf location %s: include scripts/nginx/ssf-locations.conf "
         .. "in this server {} block"):format(res.status, PREFIX), { kind = "config", final = true }
     end
+    local origin = request.url:match("^%a+://[^/?#]*")
+    if connected and res.status == 504 then
+      return nil, ("nginx got no answer from %s within nginx's proxy_read_timeout (its own 504; see nginx's "
+        .. "error log)"):format(origin), { kind = kind, reached = true }
+    end
     return nil, ("nginx could not get an answer from %s (%s %d; see nginx's error log)")
-      :format(request.url:match("^%a+://[^/?#]*"), connected and "connected, then" or "no connection,",
-              res.status), { kind = kind, reached = connected and true or false }
+      :format(origin, connected and "connected, then" or "no connection,", res.status),
+      { kind = kind, reached = connected and true or false }
   end
   local body = res.body or ""
   if request.max_body and #body > request.max_body then
@@ -154,7 +159,27 @@ end
 
 function Transport:close() self.closed = true end
 
-function nginx.new()
+-- Client options nginx cannot honour per request, and what applies
+-- instead: a subrequest takes no timeout, CA or proxy of its own (the
+-- directives take no variables), and proxy_pass connects to the org
+-- directly. Ignoring a timeout or a CA silently would be wrong.
+local UNSUPPORTED = {
+  { "timeout", "nginx's proxy_read_timeout and proxy_send_timeout bound each request: "
+    .. "set them in the server {} block that includes ssf-locations.conf" },
+  { "connect_timeout", "nginx's proxy_connect_timeout bounds each connect: "
+    .. "set it in the server {} block that includes ssf-locations.conf" },
+  { "ca_file", "nginx checks the org's certificate against proxy_ssl_trusted_certificate: "
+    .. "set it in the server {} block that includes ssf-locations.conf" },
+  { "proxy", "nginx's proxy_pass connects to the org directly and cannot go through a proxy; "
+    .. "use transport = \"curl\" (which blocks the worker) or let the network route it" },
+}
+
+function nginx.new(opts)
+  for _, u in ipairs(UNSUPPORTED) do
+    if opts and opts[u[1]] ~= nil then
+      return errors.fail("config", ("option '%s' cannot apply with transport \"nginx\": %s"):format(u[1], u[2]))
+    end
+  end
   return setmetatable({}, Transport)
 end
 
