@@ -217,16 +217,9 @@ describe("ssf.emulator", function()
       e:close()
       return ssf.json.encode { client_id = c.client_id, key_id = c.key_id, token = c.token, key = c.private_key,
                                stream_id = s.stream_id, jti = d.jti }]]
-    -- Another process of the engine running this spec (LUA_PATH and
-    -- LUA_CPATH point luajit at the build tree).
+    -- Another process of the engine running this spec.
     local function elsewhere()
-      local script = "io.stdout:write((function() " .. IDENTITY .. " end)())"
-      local code, out, err
-      if jit then
-        code, out, err = env.run("luajit -e " .. env.q(script))
-      else
-        code, out, err = env.ssflua("-e " .. env.q(script))
-      end
+      local code, out, err = env.lua("-e " .. env.q("io.stdout:write((function() " .. IDENTITY .. " end)())"))
       assert.are.equal(0, code, err)
       return ssf.json.decode(out)
     end
@@ -264,7 +257,7 @@ end)
 
 describe("a script holding an emulator", function()
   it("exits without closing it (os.exit skips finalizers) and leaves nothing running", function()
-    local code, out, err = env.ssflua("-e " .. env.q([[
+    local code, out, err = env.lua("-e " .. env.q([[
       local ssf = require "ssf"
       local e = assert(ssf.emulator {})
       local c = e:client()
@@ -278,12 +271,12 @@ describe("a script holding an emulator", function()
   it("stops on Ctrl-C while the script waits in rx:next", function()
     local p = env.spawn([[
       local ssf = require "ssf"
-      local e <close> = assert(ssf.emulator {})
+      local e = assert(ssf.emulator {})
       local okta = e:client()
       local rx = assert(ssf.receiver { listen = "127.0.0.1:0", verify = { jwks = okta } })
       assert(okta:streams())
       print("waiting") io.stdout:flush()
-      rx:next(600)]])
+      rx:next(600)]], env.interpreter)
     assert.is_truthy(emu.wait(120, function() return p:output():find("waiting", 1, true) end), p:output())
     local gone, elapsed, text = p:interrupt(30)
     assert.is_true(gone, "still running after Ctrl-C: " .. text)

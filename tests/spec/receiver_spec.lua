@@ -478,12 +478,12 @@ describe("ssf.receiver", function()
   end)
 
   it("stops rx:next on Ctrl-C", function()
-    local p = env.spawn [[
+    local p = env.spawn([[
       local ssf = require "ssf"
       local rx = assert(ssf.receiver { verifier = function() end })
       io.stdout:write("listening\n"); io.stdout:flush()
       print(rx:next(60))
-    ]]
+    ]], env.interpreter)
     assert.is_true(env.eventually(function() return p:output():find("listening") ~= nil end))
     local gone, elapsed, text = p:interrupt(3)
     assert.is_true(gone, "ssflua ignored Ctrl-C: " .. text)

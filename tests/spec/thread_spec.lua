@@ -137,7 +137,7 @@ describe("ssf.thread", function()
     collectgarbage()
     assert.are.equal(threads, emu.threads())
     -- os.exit skips the finalizers: the atexit handler stops the thread.
-    local code, out, err = env.ssflua("-e " .. env.q(([[
+    local code, out, err = env.lua("-e " .. env.q(([[
       package.path = %q .. "/?.lua;" .. package.path
       local thread = require "ssf.thread"
       local a, b = thread.channel(), thread.channel()
@@ -149,10 +149,10 @@ describe("ssf.thread", function()
   end)
 
   it("waits for a file descriptor to be readable, or until the timeout", function()
-    local code, out, err = env.ssflua("-e " .. env.q("print(require('ssf.thread').readable(0, 30))"), nil, "a line\n")
+    local code, out, err = env.lua("-e " .. env.q("print(require('ssf.thread').readable(0, 30))"), nil, "a line\n")
     assert.are.equal(0, code, err)
     assert.are.equal("true\n", out)
-    code, out, err = env.run(("(sleep 3 | %s -e %s)"):format(env.q(env.ssflua_bin),
+    code, out, err = env.run(("(sleep 3 | %s -e %s)"):format(env.q(env.interpreter),
       env.q("print(require('ssf.thread').readable(0, 0.2))")))
     assert.are.equal(0, code, err)
     assert.are.equal("false\n", out)
