@@ -51,7 +51,8 @@ describe("ssf.emulator", function()
   end)
 
   it("keeps answering while the script is blocked in os.execute of another program", function()
-    local code, body, err = env.run(("curl -sS --max-time 20 %s"):format(env.q(e.org .. "/.well-known/ssf-configuration")))
+    local url = e.org .. "/.well-known/ssf-configuration"
+    local code, body, err = env.run(("curl -sS --max-time 20 %s"):format(env.q(url)))
     assert.are.equal(0, code, err)
     assert.are.equal(e.org, ssf.json.decode(body).issuer)
   end)
