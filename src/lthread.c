@@ -14,9 +14,10 @@
  *   thread.readable(fd, timeout)     -> true | false (timeout) | nil, "interrupted"
  *
  * A started thread runs require(module)(...) in a fresh lua_State that has
- * the standard libraries, the starting state's package.path and
- * package.cpath, and the C loaders of its package.preload (ssflua links
- * lua-cjson in and preloads it; stock lua5.4 finds it on cpath). It starts
+ * the standard libraries (math.random seeded from the OS), the starting
+ * state's package.path and package.cpath, and the C loaders of its
+ * package.preload (ssflua links lua-cjson in and preloads it; stock lua5.4
+ * finds it on cpath). It starts
  * with every signal blocked, so Ctrl-C and SIGTERM always reach the
  * script's thread. Only that new state ever runs on the new thread, and no
  * Lua state is touched by two threads: states share nothing but channels,
@@ -39,6 +40,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <lauxlib.h>
@@ -370,11 +372,37 @@ static void register_atexit(void)
 	atexit(join_all_at_exit);
 }
 
+/* Seeds the new state's math.random from the OS. Lua 5.4 seeds a state
+ * from the time and its own address, and the next thread's state is often
+ * made where the last one was, within the same second; LuaJIT starts every
+ * state from one constant. Either way two threads would draw the same
+ * numbers. If the OS has no randomness to give, the state keeps its own
+ * seed. */
+static void seed_random(lua_State *L)
+{
+	uint64_t r[2];
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+		return;
+	lua_getglobal(L, "math");
+	lua_getfield(L, -1, "randomseed");
+#if LUA_VERSION_NUM >= 504
+	lua_pushinteger(L, (lua_Integer)(r[0] & INT64_MAX));
+	lua_pushinteger(L, (lua_Integer)(r[1] & INT64_MAX));
+	lua_call(L, 2, 0);
+#else
+	/* LuaJIT's seed is a double: 53 bits, held exactly. */
+	lua_pushnumber(L, (lua_Number)(r[0] >> 11));
+	lua_call(L, 1, 0);
+#endif
+	lua_pop(L, 1);
+}
+
 /* The new thread's body, run in protected mode in its own state. */
 static int thread_main(lua_State *L)
 {
 	thread *t = lua_touserdata(L, 1);
 	luaL_openlibs(L);
+	seed_random(L);
 	ssf_pushpreload(L);
 	for (int i = 0; i < t->npreloads; i++) {
 		lua_pushcfunction(L, t->preloads[i].open);

@@ -4,6 +4,10 @@ local ssf = require "ssf"
 local fake = require "fake"
 local suite = require "client_suite"
 
+-- Busted's names live in this file's environment: _ENV on 5.4, getfenv on
+-- LuaJIT.
+local spec_env = getfenv and getfenv(1) or _ENV
+
 suite({
   name = "the Node fake (tests/fake)",
   start = function()
@@ -11,7 +15,7 @@ suite({
     local function client(token) return f:client(token or "tok-rw") end
     return f.url, client, function() f:stop() end
   end,
-}, _ENV)
+}, spec_env)
 
 suite({
   name = "the built-in emulator",
@@ -23,4 +27,4 @@ suite({
     end
     return e.org, client, function() e:close() end
   end,
-}, _ENV)
+}, spec_env)

@@ -3,6 +3,7 @@
 -- from every route crossed with hostile methods, credentials, queries,
 -- bodies and token-endpoint forms (a bounded set, no randomness).
 local ssf = require "ssf"
+local compat = require "ssf.compat"
 local jose = require "ssf.jose"
 local json = require "ssf.json"
 local emuapp = require "emuapp"
@@ -64,7 +65,7 @@ end
 local function check_answer(app, req, what)
   local ok, status, headers, body = pcall(app.handle, app, req)
   assert(ok, "handle raised on " .. what .. ": " .. tostring(status))
-  assert(math.type(status) == "integer" and status >= 200 and status <= 599, what)
+  assert(compat.is_integer(status) and status >= 200 and status <= 599, what)
   assert(type(headers) == "table" and headers["X-Okta-Request-Id"], what)
   assert(headers["X-Rate-Limit-Limit"] and headers["X-Rate-Limit-Reset"], what)
   assert(type(body) == "string", what)

@@ -26,7 +26,8 @@ end
 
 describe("Okta's Node SDK against the emulator", function()
   it("runs a lifecycle with the credentials an emulator hands out", function()
-    local e <close> = assert(ssf.emulator {})
+    local e = assert(ssf.emulator {})
+    finally(function() e:close() end)
     local c = e:credentials()
     local key = emu.secret_file(c.private_key)
     -- The SDK runs while this script waits in os.execute: the emulator

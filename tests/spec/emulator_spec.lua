@@ -51,17 +51,15 @@ describe("ssf.emulator", function()
   end)
 
   it("keeps answering while the script is blocked in os.execute of another program", function()
-    local out = os.tmpname()
-    local ok = os.execute(("curl -s --max-time 20 %s > %s"):format(env.q(e.org .. "/.well-known/ssf-configuration"),
-      env.q(out)))
-    local body = env.read(out)
-    os.remove(out)
-    assert.is_true(ok)
+    local url = e.org .. "/.well-known/ssf-configuration"
+    local code, body, err = env.run(("curl -sS --max-time 20 %s"):format(env.q(url)))
+    assert.are.equal(0, code, err)
     assert.are.equal(e.org, ssf.json.decode(body).issuer)
   end)
 
   it("pushes the verification SET to a receiver in the same script while it waits in rx:next", function()
-    local rx <close> = receiver(e, okta)
+    local rx = receiver(e, okta)
+    finally(function() rx:close() end)
     local s = stream_to(okta, rx)
     local set, report = okta:confirm_stream(s.stream_id, rx, { timeout = 60 })
     assert.is_table(set, tostring(report))
@@ -71,7 +69,8 @@ describe("ssf.emulator", function()
   end)
 
   it("emit queues signed SETs at once; the receiver verifies them and deliveries() shows its answer", function()
-    local rx <close> = receiver(e, okta)
+    local rx = receiver(e, okta)
+    finally(function() rx:close() end)
     local s = stream_to(okta, rx)
     local before = #e:deliveries()
     local queued = e:emit(E.SESSION_REVOKED, { format = "email", email = "user@example.com" }, s.stream_id)
@@ -144,10 +143,14 @@ describe("ssf.emulator", function()
     assert.matches("^0oa", c.client_id)
     assert.matches("^%-%-%-%-%-BEGIN PRIVATE KEY%-%-%-%-%-", c.private_key)
     assert.is_string(c.key_id)
-    local bearer <close> = assert(ssf.client { org = e.org, auth = { type = "bearer", token = c.token } })
+    local bearer = assert(ssf.client { org = e.org, auth = { type = "bearer", token = c.token } })
+    local wrong = assert(ssf.client { org = e.org, auth = { type = "bearer", token = "not-" .. c.token },
+                                      retries = 0 })
+    finally(function()
+      bearer:close()
+      wrong:close()
+    end)
     assert.are.equal(0, #assert(bearer:streams()))
-    local wrong <close> = assert(ssf.client { org = e.org, auth = { type = "bearer", token = "not-" .. c.token },
-                                              retries = 0 })
     local v, _, info = wrong:streams()
     assert.is_nil(v)
     assert.are.equal(401, info.status)
@@ -176,13 +179,13 @@ describe("ssf.emulator", function()
     collectgarbage()
     local threads = emu.threads()
     local org
-    do
-      local scoped <close> = assert(ssf.emulator {})
+    env.scoped(assert(ssf.emulator {}), function(scoped)
       org = scoped.org
       assert.is_true(emu.threads() > threads)
-    end
-    local gone <close> = assert(ssf.client { org = org, auth = { type = "bearer", token = "t" }, retries = 0,
-                                             connect_timeout = 5 })
+    end)
+    local gone = assert(ssf.client { org = org, auth = { type = "bearer", token = "t" }, retries = 0,
+                                     connect_timeout = 5 })
+    finally(function() gone:close() end)
     local v, _, info = gone:metadata()
     assert.is_nil(v)
     assert.are.equal("transport", info.kind)
@@ -199,6 +202,41 @@ describe("ssf.emulator", function()
     collectgarbage()
     collectgarbage()
     assert.are.equal(threads, emu.threads())
+  end)
+
+  it("draws its ids, tokens, jtis and keys afresh, in this process and in another (LuaJIT seeds nothing)", function()
+    -- An emulator's identity, as JSON; run here and in fresh processes.
+    local IDENTITY = [[
+      local ssf = require "ssf"
+      local e = assert(ssf.emulator {})
+      local okta = e:client()
+      local s = assert(okta:create_stream { delivery = { method = ssf.PUSH, endpoint_url = "http://127.0.0.1:1/x" },
+                                            events_requested = { ssf.events.SESSION_REVOKED } })
+      local d = e:emit(ssf.events.SESSION_REVOKED, { format = "email", email = "a@example.com" }, s.stream_id)[1]
+      local c = e:credentials()
+      okta:close()
+      e:close()
+      return ssf.json.encode { client_id = c.client_id, key_id = c.key_id, token = c.token, key = c.private_key,
+                               stream_id = s.stream_id, jti = d.jti }]]
+    -- Another process of the engine running this spec.
+    local function elsewhere()
+      local code, out, err = env.lua("-e " .. env.q("io.stdout:write((function() " .. IDENTITY .. " end)())"))
+      assert.are.equal(0, code, err)
+      return ssf.json.decode(out)
+    end
+    local here = { ssf.json.decode(assert(load(IDENTITY))()), ssf.json.decode(assert(load(IDENTITY))()) }
+    local there = { elsewhere(), elsewhere() }
+    for _, pair in ipairs { here, there, { here[1], there[1] } } do
+      local a, b = pair[1], pair[2]
+      for _, name in ipairs { "client_id", "key_id", "token", "stream_id", "jti" } do
+        assert.is_string(a[name])
+        assert.are_not.equal(a[name], b[name])
+      end
+    end
+    -- Keys are made once per process (an emulator start is mostly RSA
+    -- key generation), so only other processes have other keys.
+    assert.is_true(here[1].key == here[2].key)
+    assert.is_true(there[1].key ~= there[2].key and here[1].key ~= there[1].key, "the same private key twice")
   end)
 
   it("runs in stock lua5.4 as well", function()
@@ -220,7 +258,7 @@ end)
 
 describe("a script holding an emulator", function()
   it("exits without closing it (os.exit skips finalizers) and leaves nothing running", function()
-    local code, out, err = env.ssflua("-e " .. env.q([[
+    local code, out, err = env.lua("-e " .. env.q([[
       local ssf = require "ssf"
       local e = assert(ssf.emulator {})
       local c = e:client()
@@ -234,12 +272,12 @@ describe("a script holding an emulator", function()
   it("stops on Ctrl-C while the script waits in rx:next", function()
     local p = env.spawn([[
       local ssf = require "ssf"
-      local e <close> = assert(ssf.emulator {})
+      local e = assert(ssf.emulator {})
       local okta = e:client()
       local rx = assert(ssf.receiver { listen = "127.0.0.1:0", verify = { jwks = okta } })
       assert(okta:streams())
       print("waiting") io.stdout:flush()
-      rx:next(600)]])
+      rx:next(600)]], env.interpreter)
     assert.is_truthy(emu.wait(120, function() return p:output():find("waiting", 1, true) end), p:output())
     local gone, elapsed, text = p:interrupt(30)
     assert.is_true(gone, "still running after Ctrl-C: " .. text)

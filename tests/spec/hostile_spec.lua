@@ -147,13 +147,14 @@ end)
 describe("the receiver's SETs answered 503", function()
   it("are not returned by rx:next, and are accepted when sent again", function()
     local slow = true
-    local rx <close> = assert(ssf.receiver {
+    local rx = assert(ssf.receiver {
       authorization = AUTH, answer_timeout = 0.5,
       verifier = function(jwt)
         if slow then http.sleep(1.5) end
         return { claims = { jti = jwt }, events = {} }
       end,
     })
+    finally(function() rx:close() end)
     local wait = raw_async(rx.port, set_request({ "Connection: close" }, "jti-late"))
     local set, msg = rx:next(5)
     assert.is_nil(set, "a SET answered 503 was returned")
@@ -230,7 +231,8 @@ describe("requests that parsers could read differently", function()
   end)
 
   it("refuses them in httpd.serve too", function()
-    local srv <close> = assert(httpd.serve {})
+    local srv = assert(httpd.serve {})
+    finally(function() srv:close() end)
     local out, closed = raw(srv:port(), request { "GET /x HTTP/1.1", "Host: a", "Authorization: a\0b" }, 5)
     assert.matches("^HTTP/1%.1 400 ", out)
     assert.is_true(closed)

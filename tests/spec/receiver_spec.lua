@@ -367,10 +367,7 @@ describe("ssf.receiver", function()
 
   it("closes with <close> and when collected", function()
     local port
-    do
-      local r <close> = receiver()
-      port = r.port
-    end
+    env.scoped(receiver(), function(r) port = r.port end)
     assert.are.equal(0, (curl(("http://127.0.0.1:%d/ssf/events"):format(port), { body = "a" })))
     local r = receiver()
     port = r.port
@@ -481,12 +478,12 @@ describe("ssf.receiver", function()
   end)
 
   it("stops rx:next on Ctrl-C", function()
-    local p = env.spawn [[
+    local p = env.spawn([[
       local ssf = require "ssf"
       local rx = assert(ssf.receiver { verifier = function() end })
       io.stdout:write("listening\n"); io.stdout:flush()
       print(rx:next(60))
-    ]]
+    ]], env.interpreter)
     assert.is_true(env.eventually(function() return p:output():find("listening") ~= nil end))
     local gone, elapsed, text = p:interrupt(3)
     assert.is_true(gone, "ssflua ignored Ctrl-C: " .. text)
@@ -500,25 +497,7 @@ end)
 -- text so that a subprocess (scripts/receive.lua below) can load it too.
 local DECODE_ONLY = [==[
 local json = require "ssf.json"
--- RFC 4648 base64url without padding.
-local ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-local VALUE = {}
-for i = 1, #ALPHABET do VALUE[ALPHABET:byte(i)] = i - 1 end
-local function b64url_decode(s)
-  local out, bits, nbits = {}, 0, 0
-  for i = 1, #s do
-    local v = VALUE[s:byte(i)]
-    if not v then return nil end
-    bits = (bits << 6) | v
-    nbits = nbits + 6
-    if nbits >= 8 then
-      nbits = nbits - 8
-      out[#out + 1] = string.char((bits >> nbits) & 0xff)
-      bits = bits & ((1 << nbits) - 1)
-    end
-  end
-  return table.concat(out)
-end
+local b64url_decode = require("ssf.jose").b64url_decode
 return function(jwt)
   local h, p = jwt:match("^([%w_-]+)%.([%w_-]+)%.[%w_-]+$")
   local header = h and json.decode(b64url_decode(h) or "")
@@ -563,7 +542,8 @@ describe("ssf.receiver with the fake transmitter", function()
   end
 
   it("receives the verification SET pushed on verify_stream", function()
-    local rx <close> = receiver { verifier = decode_only }
+    local rx = receiver { verifier = decode_only }
+    finally(function() rx:close() end)
     verify_at(rx.endpoint_url, AUTH, "state-e2e")
     local set = assert(rx:next(10))
     assert.are.equal("secevent+jwt", set.header.typ)
@@ -578,7 +558,8 @@ describe("ssf.receiver with the fake transmitter", function()
   end)
 
   it("is refused with 401 when the stream's authorization_header is wrong", function()
-    local rx <close> = receiver { verifier = decode_only }
+    local rx = receiver { verifier = decode_only }
+    finally(function() rx:close() end)
     verify_at(rx.endpoint_url, "Bearer wrong", "state-401")
     assert.are.equal(401, first_delivery().status)
     assert.is_nil(rx:next(0))
@@ -586,9 +567,10 @@ describe("ssf.receiver with the fake transmitter", function()
   end)
 
   it("answers 503 while the JWKS endpoint is down, and 202 to the next SET once it is back", function()
-    local rx <close> = assert(ssf.receiver {
+    local rx = assert(ssf.receiver {
       authorization = AUTH, verify = { jwks = f.url .. "/oauth2/v1/keys", issuer = f.url },
     })
+    finally(function() rx:close() end)
     f:config { min_verification_interval = 0 }
     f:faults { { match = { path = "/oauth2/v1/keys" }, action = "reset" } }
     local s = assert(okta:create_stream {

@@ -52,7 +52,8 @@ describe("ssf.thread", function()
 
   it("runs a module's function on a thread, with strings and channels as arguments", function()
     local inbox, outbox = thread.channel(), thread.channel()
-    local t <close> = assert(thread.start("thread_echo", inbox, outbox, "hello\0there"))
+    local t = assert(thread.start("thread_echo", inbox, outbox, "hello\0there"))
+    finally(function() t:close() end)
     assert.are.equal("hello\0there", outbox:pop(60))
     for i = 1, 100 do inbox:push(tostring(i)) end
     for i = 1, 100 do assert.are.equal(tostring(i), outbox:pop(60)) end
@@ -74,8 +75,34 @@ describe("ssf.thread", function()
     assert.is_true(t:join())
     local mask = require("ssf.json").decode(report).blocked
     -- SIGINT (2) and SIGTERM (15) among them: the script's thread gets them.
+    -- Bit n - 1 of the mask is signal n.
     local bits = tonumber(mask:sub(-4), 16)
-    assert.are.equal(0x4002, bits & 0x4002, "SigBlk " .. mask)
+    local function blocked(signo) return math.floor(bits / 2 ^ (signo - 1)) % 2 == 1 end
+    assert.is_true(blocked(2), "SigBlk " .. mask)
+    assert.is_true(blocked(15), "SigBlk " .. mask)
+  end)
+
+  it("starts every state's math.random from a seed of its own", function()
+    -- LuaJIT starts each new state from one fixed seed, Lua 5.4 from the
+    -- time and the state's address, which the next thread's state often
+    -- reuses. The emulator's states draw ssf.json's placeholder nonce.
+    module("thread_draw", [[
+      return function(out)
+        local draws = {}
+        for i = 1, 4 do draws[i] = math.random(0, 0x7fffffff) end
+        out:push(table.concat(draws, " "))
+      end]])
+    -- One after another, so that each state can land where the last was.
+    local seen, repeats = {}, 0
+    for _ = 1, 10 do
+      local out = thread.channel()
+      local t = assert(thread.start("thread_draw", out))
+      local draws = assert(out:pop(60))
+      assert.is_true(t:join())
+      if seen[draws] then repeats = repeats + 1 end
+      seen[draws] = true
+    end
+    assert.are.equal(0, repeats)
   end)
 
   it("reports what the thread raised, or that its module is missing", function()
@@ -110,7 +137,7 @@ describe("ssf.thread", function()
     collectgarbage()
     assert.are.equal(threads, emu.threads())
     -- os.exit skips the finalizers: the atexit handler stops the thread.
-    local code, out, err = env.ssflua("-e " .. env.q(([[
+    local code, out, err = env.lua("-e " .. env.q(([[
       package.path = %q .. "/?.lua;" .. package.path
       local thread = require "ssf.thread"
       local a, b = thread.channel(), thread.channel()
@@ -122,10 +149,10 @@ describe("ssf.thread", function()
   end)
 
   it("waits for a file descriptor to be readable, or until the timeout", function()
-    local code, out, err = env.ssflua("-e " .. env.q("print(require('ssf.thread').readable(0, 30))"), nil, "a line\n")
+    local code, out, err = env.lua("-e " .. env.q("print(require('ssf.thread').readable(0, 30))"), nil, "a line\n")
     assert.are.equal(0, code, err)
     assert.are.equal("true\n", out)
-    code, out, err = env.run(("(sleep 3 | %s -e %s)"):format(env.q(env.ssflua_bin),
+    code, out, err = env.run(("(sleep 3 | %s -e %s)"):format(env.q(env.interpreter),
       env.q("print(require('ssf.thread').readable(0, 0.2))")))
     assert.are.equal(0, code, err)
     assert.are.equal("false\n", out)

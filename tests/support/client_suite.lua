@@ -6,11 +6,11 @@
 -- suite(backend, spec_env): backend = { name =, start = function() -> org,
 -- client_factory, stop }, where client_factory(token_or_nil) returns a
 -- client with the backend's read-and-manage credentials, or with the given
--- bearer token; spec_env is the spec file's _ENV (busted's describe, it,
--- assert, ... live there, not in _G).
+-- bearer token; spec_env is the spec file's environment (busted's describe,
+-- it, assert, ... live there, not in _G; finally() only while a test runs).
 local ssf = require "ssf"
 
-local assert, describe, it, setup, teardown, before_each, after_each
+local assert, describe, it, setup, teardown, before_each, after_each, finally
 
 local E = ssf.events
 
@@ -36,6 +36,7 @@ return function(backend, spec_env)
   assert, describe, it = spec_env.assert, spec_env.describe, spec_env.it
   setup, teardown = spec_env.setup, spec_env.teardown
   before_each, after_each = spec_env.before_each, spec_env.after_each
+  function finally(fn) spec_env.finally(fn) end
   describe("the client against " .. backend.name, function()
     local org, new_client, stop, okta
 
@@ -117,7 +118,8 @@ return function(backend, spec_env)
     end)
 
     it("gets 401 E0000011 for an unknown token", function()
-      local c <close> = new_client("tok-unknown-to-" .. backend.name:gsub("%W", ""))
+      local c = new_client("tok-unknown-to-" .. backend.name:gsub("%W", ""))
+      finally(function() c:close() end)
       expect_failure(401, "E0000011", c:streams())
     end)
 
@@ -163,8 +165,9 @@ return function(backend, spec_env)
     end)
 
     it("proves delivery: a signed verification SET with the state reaches a local receiver", function()
-      local rx <close> = assert(ssf.receiver { authorization = "Bearer suite-rx-secret",
-                                               verify = { jwks = okta, issuer = org } })
+      local rx = assert(ssf.receiver { authorization = "Bearer suite-rx-secret",
+                                       verify = { jwks = okta, issuer = org } })
+      finally(function() rx:close() end)
       local s = assert(okta:create_stream(cfg(rx.endpoint_url, {
         delivery = { method = ssf.PUSH, endpoint_url = rx.endpoint_url, authorization_header = "Bearer suite-rx-secret" },
       })))

@@ -14,6 +14,11 @@ end
 env.root = os.getenv("SSF_SOURCE_DIR") or cwd()
 env.build = os.getenv("SSF_BUILD_DIR") or (env.root .. "/build")
 env.ssflua_bin = env.build .. "/bin/ssflua"
+-- The interpreter running the specs (busted's arg[-1]: ssflua, lua5.4 or
+-- luajit), for scripts that must run on the same engine; stock
+-- interpreters find ssf through LUA_PATH and LUA_CPATH, which children
+-- inherit.
+env.interpreter = arg and arg[-1] or env.ssflua_bin
 -- Set for sanitizer builds: what uninstrumented programs (stock lua5.4)
 -- must preload to load the instrumented ssf.http.
 env.ld_preload = os.getenv("SSF_LD_PRELOAD")
@@ -106,12 +111,21 @@ function env.run(cmd, stdin)
   return code, stdout, stderr
 end
 
---- Runs ssflua with the given shell-quoted argument string.
-function env.ssflua(args, vars, stdin)
+local function run_lua(bin, args, vars, stdin)
   local prefix = ""
   for k, v in pairs(vars or {}) do prefix = prefix .. k .. "=" .. env.q(v) .. " " end
   return env.run(("env -u OKTA_CLIENT_ORGURL -u OKTA_CLIENT_TOKEN %s%s %s")
-    :format(prefix, env.q(env.ssflua_bin), args), stdin)
+    :format(prefix, env.q(bin), args), stdin)
+end
+
+--- Runs ssflua with the given shell-quoted argument string.
+function env.ssflua(args, vars, stdin)
+  return run_lua(env.ssflua_bin, args, vars, stdin)
+end
+
+--- The same with env.interpreter, the engine running the specs.
+function env.lua(args, vars, stdin)
+  return run_lua(env.interpreter, args, vars, stdin)
 end
 
 --- Seconds since the epoch, with a fraction.
@@ -136,14 +150,15 @@ end
 local Process = {}
 Process.__index = Process
 
---- Runs a Lua script (source text) in ssflua in the background.
-function env.spawn(source)
+--- Runs a Lua script (source text) in the background, in ssflua or the
+--- given interpreter.
+function env.spawn(source, interpreter)
   local script, out = os.tmpname(), os.tmpname()
   local f = assert(io.open(script, "w"))
   f:write(source)
   f:close()
   local p = assert(io.popen(("exec %s %s >%s 2>&1 & echo $!")
-    :format(env.q(env.ssflua_bin), env.q(script), env.q(out))))
+    :format(env.q(interpreter or env.ssflua_bin), env.q(script), env.q(out))))
   local pid = p:read("l")
   p:close()
   return setmetatable({ pid = pid, script = script, out = out }, Process)
