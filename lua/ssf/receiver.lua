@@ -108,9 +108,10 @@ local function new(opts)
     for k, v in pairs(opts.verify) do verify_opts[k] = v end
     local ok, msg = set.check(verify_opts)
     if not ok then misuse("receiver", "option 'verify': " .. msg) end
+    local prove = set._prover(verify_opts)
     verify = function(rx, req)
       local proof = { key = rx:_proved_key(req), alg = req.alg }
-      local a, b, c = set._verify_proved(req.body, verify_opts, proof)
+      local a, b, c = prove(req.body, proof)
       if proof.jwks and proof.jwks ~= rx._handed_jwks then rx:_hand_keys(proof.jwks) end
       return a, b, c
     end

@@ -327,13 +327,16 @@ local function find_key(jwks, alg, kid)
   return nil, ("no key with kid %s in the JWKS"):format(show(kid))
 end
 
+local function key_name(key)
+  return key.kid and "key " .. show(key.kid) or "the key"
+end
+
 local function key_usable(key, alg)
-  local name = key.kid and "key " .. show(key.kid) or "the key"
   if key.use ~= nil and key.use ~= "sig" then
-    return nil, ("%s is for use %s, not sig"):format(name, show(key.use))
+    return nil, ("%s is for use %s, not sig"):format(key_name(key), show(key.use))
   end
   if key.alg ~= nil and key.alg ~= alg then
-    return nil, ("%s is for alg %s, not %s"):format(name, show(key.alg), alg)
+    return nil, ("%s is for alg %s, not %s"):format(key_name(key), show(key.alg), alg)
   end
   return true
 end
@@ -459,26 +462,34 @@ function set.check(opts)
   return false, (tostring(err):gsub("^.-bad argument #2 to 'verify' %((.*)%)$", "%1"))
 end
 
-local function verify(jwt, opts, proof)
-  if type(jwt) ~= "string" then
-    error(("bad argument #1 to 'verify' (string expected, got %s)"):format(type(jwt)), 2)
-  end
-  local src, audience, limits = check_options(opts)
+-- Verifies jwt with options check_options has read.
+local function verify_checked(jwt, issuer, src, audience, limits, proof)
   local t, msg = parse(jwt)
   if not t then return reject("invalid_request", msg) end
   local _, err, info = check_signature(t, src, proof)
   if err then return nil, err, info end
-  return check_claims(t, opts.issuer or src.issuer, audience, limits)
+  return check_claims(t, issuer or src.issuer, audience, limits)
 end
 
 --- ssf.set.verify(jwt, opts): see API.md and README.md.
 function set.verify(jwt, opts)
-  return verify(jwt, opts)
+  if type(jwt) ~= "string" then
+    error(("bad argument #1 to 'verify' (string expected, got %s)"):format(type(jwt)), 2)
+  end
+  local src, audience, limits = check_options(opts)
+  return verify_checked(jwt, opts.issuer, src, audience, limits)
 end
 
--- ssf.receiver's: verify with a proof (see check_signature). Not API.
-function set._verify_proved(jwt, opts, proof)
-  return verify(jwt, opts, proof)
+-- ssf.receiver's: opts read once, for a receiver's every SET (it keeps its
+-- own copy of them, unchanged), and a function(jwt, proof) that verifies
+-- with a proof (see check_signature). Raises as verify on bad options.
+-- Not API.
+function set._prover(opts)
+  local src, audience, limits = check_options(opts)
+  local issuer = opts.issuer
+  return function(jwt, proof)
+    return verify_checked(jwt, issuer, src, audience, limits, proof)
+  end
 end
 
 return set
