@@ -70,6 +70,33 @@ local function json_object(part, what)
   return v
 end
 
+-- The decoded JOSE headers of recent SETs, by their base64url text: a
+-- transmitter signs every SET with the same few headers, and decoding one
+-- cost as much as decoding the claims. Bounded: past HEADERS_MAX it starts
+-- over; headers longer than HEADER_MAX are not kept.
+local headers, header_count = {}, 0
+local HEADERS_MAX, HEADER_MAX = 16, 512
+
+-- A deep copy of a decoded JSON value, arrays still marked: each SET gets
+-- its own header table.
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = copy(x) end
+  return setmetatable(t, getmetatable(v))
+end
+
+local function decode_header(h)
+  local kept = headers[h]
+  if kept then return copy(kept) end
+  local header, msg = json_object(h, "the JOSE header")
+  if header and #h <= HEADER_MAX then
+    if header_count >= HEADERS_MAX then headers, header_count = {}, 0 end
+    headers[h], header_count = copy(header), header_count + 1
+  end
+  return header, msg
+end
+
 -- Splits a compact JWS and decodes its parts; nil, message if it is not one.
 local function parse(jwt)
   if #jwt > MAX_TOKEN then
@@ -86,7 +113,7 @@ local function parse(jwt)
     return nil, "the SET is not a JWT (three base64url parts separated by dots)"
   end
   local h, p, s = jwt:sub(1, d1 - 1), jwt:sub(d1 + 1, d2 - 1), jwt:sub(d2 + 1)
-  local header, msg = json_object(h, "the JOSE header")
+  local header, msg = decode_header(h)
   if not header then return nil, msg end
   local claims
   claims, msg = json_object(p, "the claims")
