@@ -169,6 +169,16 @@ describe("ssf.receiver's verification threads", function()
     assert.are.equal(1, rx:stats().verified)
   end)
 
+  it("give each SET its own header, though headers are decoded once", function()
+    local verify = { jwks = jwks, issuer = ISS }
+    local first = assert(ssf.set.verify(set_for(rsa, "r", "h1"), verify))
+    first.header.kid = "changed"
+    first.header.extra = {}
+    local second = assert(ssf.set.verify(set_for(rsa, "r", "h2"), verify))
+    assert.are.same({ alg = "RS256", kid = "r", typ = "secevent+jwt" }, second.header)
+    assert.are.same(second.header, assert(ssf.set.decode(set_for(rsa, "r", "h3"))).header)
+  end)
+
   it("accept a key rotated in once Lua refetches the JWKS, then check it on the threads", function()
     local stub = fake.set_stub { keys = { jwks.r } }
     finally(stub.stop)
