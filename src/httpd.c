@@ -33,9 +33,11 @@
  *                             "interrupted"
  *   server:respond(id, status [, body [, headers]]) -> true | false
  *                             (unknown or expired id)
- *   server:respond_many(ids, status) -> {true | false, ...}: each id
+ *   server:respond_many(ids, status) -> nil | {[i] = true, ...}: each id
  *                             answered status with no body, as respond
- *                             would, in one pass
+ *                             would, in one pass; nil when every id was
+ *                             waiting, else the positions in ids of those
+ *                             that were not (respond's false)
  *   server:stats()         -> {[400]=n, [401]=n, [404]=n, [405]=n,
  *                              [413]=n, [501]=n, [503]=n, waiting=n,
  *                              connections=n, buffered=n, refused=n,
@@ -341,9 +343,16 @@ static int server_respond_many(lua_State *L)
 		lua_pop(L, 1);
 	}
 	rx_answer_many(b->s, ids, n, (unsigned)status, done);
-	lua_createtable(L, (int)n, 0);
+	/* Nothing to allocate in the usual case, where every id waited. */
+	lua_pushnil(L);
 	for (size_t i = 0; i < n; i++) {
-		lua_pushboolean(L, done[i]);
+		if (done[i])
+			continue;
+		if (lua_isnil(L, -1)) {
+			lua_pop(L, 1);
+			lua_createtable(L, 0, 1);
+		}
+		lua_pushboolean(L, 1);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;

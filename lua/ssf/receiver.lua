@@ -247,17 +247,15 @@ local function record(self, entry)
   rejected[#rejected + 1] = entry
 end
 
--- Takes the first item of a FIFO (see new), or nil.
+-- Takes the first item of a FIFO (see new), or nil. An emptied list is
+-- filled again from its start: its array part is kept, not regrown.
 local function shift(self, list, at)
   local i = self[at]
-  local item = self[list][i]
+  local items = self[list]
+  local item = items[i]
   if item == nil then return nil end
-  self[list][i] = nil
-  if self[list][i + 1] == nil then
-    self[list], self[at] = {}, 1
-  else
-    self[at] = i + 1
-  end
+  items[i] = nil
+  self[at] = items[i + 1] == nil and 1 or i + 1
   return item
 end
 
@@ -322,16 +320,27 @@ function Receiver:_take_manual(req)
   return setmetatable(set, Unanswered)
 end
 
+-- Whether jti is among the first n of jtis (a burst: at most BATCH).
+local function among(jtis, n, jti)
+  for i = 1, n do
+    if jtis[i] == jti then return true end
+  end
+  return false
+end
+
 -- ack = "auto": checks every request taken and answers the new valid ones
 -- 202 in one call; those answered in time join the SETs rx:next returns.
 -- A SET answered 503 (the script took longer than answer_timeout) is not
 -- returned: the transmitter sends it again.
 function Receiver:_take_batch()
   local srv = self._srv
-  local ids, sets, jtis, n = {}, {}, {}, 0
-  -- jti -> true for the SETs of this batch; a repeat of one of them is
-  -- answered once the first is (repeats: id, jti pairs).
-  local batch, repeats = {}, {}
+  -- Lists kept from one burst to the next (their array parts stay grown);
+  -- taken off the receiver meanwhile, in case a verifier calls rx:next.
+  local scratch = self._scratch or { {}, {}, {} }
+  self._scratch = nil
+  local ids, sets, jtis, n = scratch[1], scratch[2], scratch[3], 0
+  -- Repeats of a SET of this burst ({id, jti}): answered once it is.
+  local repeats
   local failed, err
   while true do
     local req = shift(self, "_taken", "_taken_at")
@@ -341,31 +350,33 @@ function Receiver:_take_batch()
       failed, err = true, jti
       break
     end
-    if set and jti and batch[jti] then
+    if set and jti and among(jtis, n, jti) then
+      repeats = repeats or {}
       repeats[#repeats + 1] = { req.id, jti }
     elseif set then
       n = n + 1
       ids[n], sets[n], jtis[n] = req.id, set, jti or false
-      if jti then batch[jti] = true end
     end
   end
   if n > 0 then
-    local answered = srv:respond_many(ids, 202)
+    local missed = srv:respond_many(ids, 202)
     local ready = self._ready
     for i = 1, n do
-      if answered[i] then
+      if not (missed and missed[i]) then
         if jtis[i] then self:_remember(jtis[i]) end
         ready[#ready + 1] = sets[i]
       end
     end
   end
-  for _, r in ipairs(repeats) do
+  for i = 1, n do ids[i], sets[i], jtis[i] = nil, nil, nil end
+  self._scratch = scratch
+  for _, r in ipairs(repeats or {}) do
     -- 202 when its first copy was answered 202; else the transmitter
     -- sends both again.
     if self:_seen(r[2]) then srv:respond(r[1], 202) else srv:respond(r[1], 503, BUSY) end
   end
   -- The verifier's error comes out of rx:next after the SETs before it,
-  -- as it would one SET at a time; what it left of the batch stays taken.
+  -- as it would one SET at a time; what it left of the burst stays taken.
   if failed then self._ready[#self._ready + 1] = setmetatable({ err }, Failure) end
 end
 
