@@ -98,7 +98,10 @@ local function decode_header(h)
 end
 
 -- Splits a compact JWS and decodes its parts; nil, message if it is not one.
-local function parse(jwt)
+-- With `proved` (ssf.receiver's threads proved a signature over these very
+-- bytes, so it is valid base64url), the signature and the signing input
+-- are left for signature_of: with the proof they are seldom needed.
+local function parse(jwt, proved)
   if #jwt > MAX_TOKEN then
     return nil, ("the SET is %d bytes, more than the %d accepted"):format(#jwt, MAX_TOKEN)
   end
@@ -112,15 +115,23 @@ local function parse(jwt)
     end
     return nil, "the SET is not a JWT (three base64url parts separated by dots)"
   end
-  local h, p, s = jwt:sub(1, d1 - 1), jwt:sub(d1 + 1, d2 - 1), jwt:sub(d2 + 1)
-  local header, msg = decode_header(h)
+  local header, msg = decode_header(jwt:sub(1, d1 - 1))
   if not header then return nil, msg end
   local claims
-  claims, msg = json_object(p, "the claims")
+  claims, msg = json_object(jwt:sub(d1 + 1, d2 - 1), "the claims")
   if not claims then return nil, msg end
-  local signature = crypto().b64url_decode(s)
-  if not signature then return nil, "the signature is not valid base64url" end
-  return { header = header, claims = claims, signing_input = jwt:sub(1, d2 - 1), signature = signature }
+  local t = { header = header, claims = claims, jwt = jwt, last_dot = d2 }
+  if not proved then
+    t.signature = crypto().b64url_decode(jwt:sub(d2 + 1))
+    if not t.signature then return nil, "the signature is not valid base64url" end
+  end
+  return t
+end
+
+-- The signing input and the decoded signature of a parsed JWS.
+local function signature_of(t)
+  local jwt, d2 = t.jwt, t.last_dot
+  return jwt:sub(1, d2 - 1), t.signature or crypto().b64url_decode(jwt:sub(d2 + 1))
 end
 
 --- ssf.set.decode(jwt) -> {header=, claims=, events=}: no signature or
@@ -407,7 +418,9 @@ local function check_signature(t, src, proof)
   ok, msg = key_usable(key, alg)
   if not ok then return reject("invalid_key", msg) end
   if proof and proof.key == key and proof.alg == alg then return end
-  ok, msg = crypto().verify(key, alg, t.signing_input, t.signature)
+  local input, signature = signature_of(t)
+  if not signature then return reject("invalid_request", "the signature is not valid base64url") end
+  ok, msg = crypto().verify(key, alg, input, signature)
   if not ok then
     return reject("invalid_key", msg .. (kid and " (key " .. show(kid) .. ")" or ""))
   end
@@ -491,7 +504,7 @@ end
 
 -- Verifies jwt with options check_options has read.
 local function verify_checked(jwt, issuer, src, audience, limits, proof)
-  local t, msg = parse(jwt)
+  local t, msg = parse(jwt, proof ~= nil and proof.key ~= nil)
   if not t then return reject("invalid_request", msg) end
   local _, err, info = check_signature(t, src, proof)
   if err then return nil, err, info end
