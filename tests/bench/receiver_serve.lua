@@ -25,13 +25,16 @@ local rx <close> = assert(ssf.receiver(opts))
 print("listening " .. rx.endpoint_url)
 io.stdout:flush()
 
--- By the number in the jti: a list of booleans stays small.
+-- By the number in the jti, one bit each, so that the counts add next to
+-- nothing to the peak RSS measured (a list of 200,000 booleans took 3 MiB).
 local seen, returned, twice = {}, 0, 0
 while true do
   local set = rx:next(0.2)
   if set then
     local n = tonumber(set.claims.jti:match("^bench%-(%d+)$"))
-    if seen[n] then twice = twice + 1 else seen[n], returned = true, returned + 1 end
+    local word, bit = n // 32, 1 << (n % 32)
+    local w = seen[word] or 0
+    if w & bit ~= 0 then twice = twice + 1 else seen[word], returned = w | bit, returned + 1 end
   elseif io.open(stop) then
     break
   end
