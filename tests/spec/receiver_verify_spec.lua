@@ -181,9 +181,13 @@ describe("ssf.receiver's verification threads", function()
 
   it("accept a key rotated in once Lua refetches the JWKS, then check it on the threads", function()
     local stub = fake.set_stub { keys = { jwks.r } }
-    finally(stub.stop)
-    local rx = assert(ssf.receiver { verify = { jwks = stub.url .. "/jwks", issuer = ISS } })
-    finally(function() rx:close() end)
+    local rx
+    -- One finally per test: a second one would replace the first.
+    finally(function()
+      if rx then rx:close() end
+      stub.stop()
+    end)
+    rx = assert(ssf.receiver { verify = { jwks = stub.url .. "/jwks", issuer = ISS } })
     warm_up(rx)
     local function one(key, kid, jti)
       local wait = send(rx.endpoint_url, { set_for(key, kid, jti) })
