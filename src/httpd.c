@@ -27,8 +27,17 @@
  *                                     body=, remote=}
  *                           | nil                  (nothing came in time)
  *                           | nil, "interrupted"   (Ctrl-C)
+ *   server:poll(seconds, max) -> a list of 1 to max (at most 64) of the
+ *                             above: the first request and those ready
+ *                             behind it, in arrival order | nil | nil,
+ *                             "interrupted"
  *   server:respond(id, status [, body [, headers]]) -> true | false
  *                             (unknown or expired id)
+ *   server:respond_many(ids, status) -> nil | {[i] = true, ...}: each id
+ *                             answered status with no body, as respond
+ *                             would, in one pass; nil when every id was
+ *                             waiting, else the positions in ids of those
+ *                             that were not (respond's false)
  *   server:stats()         -> {[400]=n, [401]=n, [404]=n, [405]=n,
  *                              [413]=n, [501]=n, [503]=n, waiting=n,
  *                              connections=n, buffered=n, refused=n,
@@ -58,13 +67,24 @@
 #define MAX_PENDING_LIMIT 65536
 #define MAX_BUFFERED_LIMIT (1024 * 1024 * 1024)
 
+/* Most requests one poll hands over. */
+#define POLL_MAX 64
+
 typedef struct box {
 	rx_server *s; /* NULL once closed */
 	int generic;
-	/* The request poll is handing to Lua. Owned here, not by the server,
-	 * so that a memory error while pushing its strings leaks nothing. */
-	rx_taken staged;
+	/* The requests poll is handing to Lua. Owned here, not by the server,
+	 * so that a memory error while pushing their strings leaks nothing. */
+	rx_taken staged[POLL_MAX];
+	size_t n_staged;
 } box;
+
+static void free_staged(box *b)
+{
+	for (size_t i = 0; i < b->n_staged; i++)
+		rx_taken_free(&b->staged[i]);
+	b->n_staged = 0;
+}
 
 static box *check_box(lua_State *L)
 {
@@ -77,7 +97,7 @@ static box *check_box(lua_State *L)
 static int server_close(lua_State *L)
 {
 	box *b = luaL_checkudata(L, 1, SERVER_MT);
-	rx_taken_free(&b->staged);
+	free_staged(b);
 	if (b->s != NULL) {
 		rx_stop(b->s);
 		b->s = NULL;
@@ -112,24 +132,9 @@ static void push_headers(lua_State *L, const rx_taken *t)
 	}
 }
 
-static int server_poll(lua_State *L)
+/* Pushes a taken request as the table poll returns. */
+static void push_request(lua_State *L, const box *b, const rx_taken *t)
 {
-	box *b = check_box(L);
-	double timeout = luaL_checknumber(L, 2);
-	luaL_argcheck(L, timeout >= 0 && timeout <= 1e9, 2, "timeout out of range");
-	rx_taken_free(&b->staged); /* left by a poll whose push failed */
-
-	int got = rx_take(b->s, timeout, &b->staged);
-	if (got == RX_INTERRUPTED) {
-		lua_pushnil(L);
-		lua_pushliteral(L, "interrupted");
-		return 2;
-	}
-	if (got == RX_TIMEOUT) {
-		lua_pushnil(L);
-		return 1;
-	}
-	rx_taken *t = &b->staged;
 	lua_createtable(L, 0, 7);
 	lua_pushinteger(L, (lua_Integer)t->id);
 	lua_setfield(L, -2, "id");
@@ -160,7 +165,38 @@ static int server_poll(lua_State *L)
 			lua_setfield(L, -2, "keyset");
 		}
 	}
-	rx_taken_free(t);
+}
+
+static int server_poll(lua_State *L)
+{
+	box *b = check_box(L);
+	double timeout = luaL_checknumber(L, 2);
+	luaL_argcheck(L, timeout >= 0 && timeout <= 1e9, 2, "timeout out of range");
+	int many = !lua_isnoneornil(L, 3);
+	lua_Integer cap = many ? ssf_checkinteger(L, 3) : 1;
+	luaL_argcheck(L, cap >= 1 && cap <= POLL_MAX, 3, "at most 64 requests");
+	free_staged(b); /* left by a poll whose push failed */
+
+	int got = rx_take(b->s, timeout, b->staged, (size_t)cap, &b->n_staged);
+	if (got == RX_INTERRUPTED) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "interrupted");
+		return 2;
+	}
+	if (got == RX_TIMEOUT) {
+		lua_pushnil(L);
+		return 1;
+	}
+	if (!many) {
+		push_request(L, b, &b->staged[0]);
+	} else {
+		lua_createtable(L, (int)b->n_staged, 0);
+		for (size_t i = 0; i < b->n_staged; i++) {
+			push_request(L, b, &b->staged[i]);
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+	}
+	free_staged(b);
 	return 1;
 }
 
@@ -285,6 +321,40 @@ static int server_respond(lua_State *L)
 	}
 	lua_pushboolean(L, rx_answer(b->s, (int64_t)id, (unsigned)status, copy, len, packed,
 				     n_headers));
+	return 1;
+}
+
+static int server_respond_many(lua_State *L)
+{
+	box *b = check_box(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_Integer status = ssf_checkinteger(L, 3);
+	luaL_argcheck(L, status >= 200 && status <= 599, 3, "HTTP status out of range");
+	size_t n = ssf_rawlen(L, 2);
+	luaL_argcheck(L, n <= MAX_PENDING_LIMIT, 2, "at most 65536 ids");
+	/* Lua-owned, so that a raise while reading the list loses nothing. */
+	int64_t *ids = ssf_newuserdata(L, (n > 0 ? n : 1) * (sizeof *ids + sizeof(int)));
+	int *done = (int *)(ids + n);
+	for (size_t i = 0; i < n; i++) {
+		ssf_rawgeti(L, 2, (lua_Integer)i + 1);
+		if (!ssf_isinteger(L, -1))
+			return luaL_error(L, "bad argument #1 to 'respond_many' (ids must be integers)");
+		ids[i] = (int64_t)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+	}
+	rx_answer_many(b->s, ids, n, (unsigned)status, done);
+	/* Nothing to allocate in the usual case, where every id waited. */
+	lua_pushnil(L);
+	for (size_t i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		if (lua_isnil(L, -1)) {
+			lua_pop(L, 1);
+			lua_createtable(L, 0, 1);
+		}
+		lua_pushboolean(L, 1);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
 	return 1;
 }
 
@@ -474,6 +544,7 @@ int luaopen_ssf_httpd(lua_State *L)
 		{ "port", server_port },       { "poll", server_poll },
 		{ "respond", server_respond }, { "stats", server_stats },
 		{ "close", server_close },     { "keys", server_keys },
+		{ "respond_many", server_respond_many },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg funcs[] = {

@@ -9,9 +9,11 @@
 
 #include "httpd_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -42,6 +44,20 @@ double rx_cut_late(rx_server *s, double now)
 		}
 	}
 	return next;
+}
+
+void rx_format_address(const struct sockaddr *sa, char *out)
+{
+	char host[INET6_ADDRSTRLEN], port[8];
+	out[0] = '\0';
+	if (sa == NULL)
+		return;
+	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+	if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return;
+	snprintf(out, RX_REMOTE_LEN, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
 
 static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
@@ -113,6 +129,7 @@ void rx_on_connection(void *cls, struct MHD_Connection *conn, void **socket_cont
 	if (fd == NULL || ca == NULL || (c = calloc(1, sizeof *c)) == NULL)
 		return;
 	c->fd = fd->connect_fd;
+	rx_format_address(ca->client_addr, c->remote);
 	copy_address(&c->addr, ca->client_addr,
 		     ca->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 							    : sizeof(struct sockaddr_in));

@@ -57,6 +57,7 @@ typedef struct request {
 typedef struct conn_rec {
 	struct conn_rec *prev, *next;
 	struct sockaddr_storage addr; /* the client's address, port zeroed */
+	char remote[RX_REMOTE_LEN]; /* the client's "address:port" */
 	int fd;
 	double header_deadline; /* 0 while no request's headers are awaited */
 } conn_rec;
@@ -120,6 +121,9 @@ void *rx_reaper_main(void *arg);
 
 /* httpd_guard.c */
 conn_rec *rx_conn_of(struct MHD_Connection *conn);
+/* "address:port" ("[v6]:port") of sa into out (RX_REMOTE_LEN bytes);
+ * empty when sa is NULL or cannot be formatted. */
+void rx_format_address(const struct sockaddr *sa, char *out);
 double rx_cut_late(rx_server *s, double now);
 enum MHD_Result rx_on_accept(void *cls, const struct sockaddr *addr, socklen_t len);
 void rx_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,

@@ -165,40 +165,45 @@ static request *first_queued(rx_server *s)
 	return r;
 }
 
-int rx_take(rx_server *s, double timeout, rx_taken *out)
+int rx_take(rx_server *s, double timeout, rx_taken *out, size_t cap, size_t *n)
 {
 	double deadline = rx_clock() + timeout;
-	int got = 0;
+	*n = 0;
 	ssf_sigint sig;
 	ssf_sigint_begin(&sig);
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		request *r = first_queued(s);
-		/* In arrival order: the oldest waits for its check. */
-		if (r != NULL && r->check == CHECK_NONE) {
+		/* In arrival order: the oldest waits for its check, and so do
+		 * those behind it. */
+		for (request *r = first_queued(s); r != NULL && *n < cap; r = r->next) {
+			if (r->state != RQ_QUEUED)
+				continue;
+			if (r->check != CHECK_NONE)
+				break;
 			/* The request's data moves to the caller, so that the
 			 * reaper may answer and free the request meanwhile. */
 			r->state = RQ_TAKEN;
 			s->buffered -= r->reserved;
 			r->reserved = 0;
-			*out = r->out;
-			out->id = r->id;
+			out[*n] = r->out;
+			out[*n].id = r->id;
 			memset(&r->out, 0, sizeof r->out);
-			got = 1;
-			break;
+			(*n)++;
 		}
+		if (*n > 0)
+			break;
 		double now = rx_clock();
 		if (now >= deadline || ssf_sigint_pending())
 			break;
 		rx_wait_until(&s->arrived, &s->lock, now + SLICE < deadline ? now + SLICE : deadline);
 	}
 	pthread_mutex_unlock(&s->lock);
-	/* A request taken just as Ctrl-C came is still returned: the host
+	/* Requests taken just as Ctrl-C came are still returned: the host
 	 * stops the script at its next instruction anyway, and close (or the
-	 * reaper) answers the request. */
-	if (ssf_sigint_end(&sig) && !got)
+	 * reaper) answers them. */
+	if (ssf_sigint_end(&sig) && *n == 0)
 		return RX_INTERRUPTED;
-	return got ? RX_GOT : RX_TIMEOUT;
+	return *n > 0 ? RX_GOT : RX_TIMEOUT;
 }
 
 /* With the lock held: a request rx_take handed out, by id. */
@@ -226,6 +231,33 @@ int rx_answer(rx_server *s, int64_t id, unsigned status, char *body, size_t len,
 	}
 	MHD_resume_connection(conn);
 	return 1;
+}
+
+void rx_answer_many(rx_server *s, const int64_t *ids, size_t n, unsigned status, int *done)
+{
+	struct MHD_Connection *conns[BATCH];
+	for (size_t at = 0; at < n;) {
+		size_t k = 0;
+		pthread_mutex_lock(&s->lock);
+		/* ids come in the order they were taken, which is the list's:
+		 * each search goes on from where the last one stopped, and
+		 * starts over only for an id out of that order. */
+		request *r = s->waiting;
+		for (; at < n && k < BATCH; at++) {
+			request *found = r;
+			while (found != NULL && !(found->state == RQ_TAKEN && found->id == ids[at]))
+				found = found->next;
+			if (found == NULL)
+				found = find_taken(s, ids[at]);
+			done[at] = found != NULL;
+			if (found == NULL)
+				continue;
+			r = found->next;
+			conns[k++] = settle(s, found, status, NULL, 0, 0, NULL, 0);
+		}
+		pthread_mutex_unlock(&s->lock);
+		rx_resume_all(conns, k);
+	}
 }
 
 void rx_get_stats(rx_server *s, rx_stats *out)

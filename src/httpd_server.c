@@ -26,7 +26,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <netdb.h>
 #include <netinet/in.h>
 
 #include "rxcheck.h"
@@ -38,6 +37,12 @@
 /* libmicrohttpd's own connection limit sits above ours, so that ours (which
  * counts what it refuses) is the one that acts. */
 #define MHD_LIMIT_MARGIN 16
+/* Each connection's libmicrohttpd memory pool: the request line and
+ * headers must fit (the body streams through it). libmicrohttpd zeroes the
+ * pool between the requests of a kept-alive connection, so its default of
+ * 32 KiB cost two large memsets per SET; headers of a push are a few
+ * hundred bytes. */
+#define CONNECTION_MEMORY (16 * 1024)
 
 static const char BODY_400[] = "{\"err\":\"invalid_request\","
 			       "\"description\":\"Content-Type must be " SET_MEDIA_TYPE "\"}";
@@ -130,21 +135,18 @@ static const char *header(struct MHD_Connection *conn, const char *name)
 	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+/* The client's "address:port", formatted once per connection (see
+ * rx_on_connection), for each of its requests. */
 static void format_remote(struct MHD_Connection *conn, char *out)
 {
+	const conn_rec *c = rx_conn_of(conn);
+	if (c != NULL) {
+		memcpy(out, c->remote, RX_REMOTE_LEN);
+		return;
+	}
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char host[INET6_ADDRSTRLEN], port[8];
-	out[0] = '\0';
-	if (ci == NULL || ci->client_addr == NULL)
-		return;
-	const struct sockaddr *sa = ci->client_addr;
-	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						  : sizeof(struct sockaddr_in);
-	if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		return;
-	snprintf(out, RX_REMOTE_LEN, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+	rx_format_address(ci ? ci->client_addr : NULL, out);
 }
 
 /* Gathers the request headers as packed lower-cased pairs. */
@@ -522,6 +524,7 @@ static const char *start_threads(rx_server *s, const rx_options *o)
 			MHD_OPTION_NOTIFY_CONNECTION, rx_on_connection, s,
 			MHD_OPTION_CONNECTION_LIMIT, o->max_connections + MHD_LIMIT_MARGIN,
 			MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 			MHD_OPTION_END);
 		if (s->daemon == NULL)
 			err = s->log[0] ? s->log : strerror(errno);

@@ -68,9 +68,11 @@ rx_server *rx_start(const rx_options *o, char *err, size_t errlen);
 int rx_port(const rx_server *s);
 
 enum { RX_GOT, RX_TIMEOUT, RX_INTERRUPTED };
-/* Waits up to timeout seconds for a request, interruptible by Ctrl-C.
- * RX_GOT fills *out (which the caller then owns). */
-int rx_take(rx_server *s, double timeout, rx_taken *out);
+/* Waits up to timeout seconds for a request, interruptible by Ctrl-C, and
+ * takes it with up to cap - 1 more that are ready behind it, in arrival
+ * order: one lock and one wake-up for a burst. RX_GOT fills out[0..*n)
+ * (which the caller then owns). */
+int rx_take(rx_server *s, double timeout, rx_taken *out, size_t cap, size_t *n);
 
 /* Answers a taken request. Takes ownership of body (len bytes, may be NULL)
  * and of headers (n pairs packed "name\0value\0...", may be NULL) in every
@@ -78,6 +80,12 @@ int rx_take(rx_server *s, double timeout, rx_taken *out);
  * too late, or by close). */
 int rx_answer(rx_server *s, int64_t id, unsigned status, char *body, size_t len, char *headers,
 	      size_t n_headers);
+
+/* Answers n taken requests with status and no body: the lock is taken
+ * once per 16 of them, and their connections are resumed after it is
+ * released. done[i] gets whether ids[i] was waiting for an answer (as
+ * rx_answer's result). */
+void rx_answer_many(rx_server *s, const int64_t *ids, size_t n, unsigned status, int *done);
 
 /* A public key for the verification threads: RSA n and e (rsa != 0) or a
  * P-256 point x and y, decoded, and the kid (NULL for none). */

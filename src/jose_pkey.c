@@ -105,27 +105,49 @@ EVP_PKEY *ssf_jose_import(int rsa, const unsigned char *a, size_t alen, const un
 	return rsa ? import_rsa(a, alen, b, blen, why) : import_p256(a, b, why);
 }
 
-int ssf_jose_check(EVP_PKEY *pkey, const ssf_jose_alg *alg, const EVP_MD *md,
-		   const unsigned char *msg, size_t mlen, const unsigned char *sig, size_t slen)
+EVP_PKEY_CTX *ssf_jose_prepare(EVP_PKEY *pkey, const ssf_jose_alg *alg, const EVP_MD *md)
 {
-	unsigned char der[SSF_ES256_DER_MAX];
+	EVP_PKEY_CTX *ctx = md != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL) : NULL;
+	int ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1;
+	if (ok && alg->family != SSF_ECDSA)
+		ok = EVP_PKEY_CTX_set_rsa_padding(ctx, alg->family == SSF_PSS ? RSA_PKCS1_PSS_PADDING
+									   : RSA_PKCS1_PADDING) == 1;
+	ok = ok && EVP_PKEY_CTX_set_signature_md(ctx, md) == 1;
+	/* RFC 7518 §3.5: PSS with MGF1 over the same hash and a salt as long
+	 * as the hash; any other salt length is refused. */
+	if (ok && alg->family == SSF_PSS)
+		ok = EVP_PKEY_CTX_set_rsa_mgf1_md_name(ctx, alg->digest, NULL) == 1 &&
+		     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) == 1;
+	if (!ok) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int ssf_jose_check_prepared(EVP_PKEY_CTX *ctx, EVP_MD_CTX *mdctx, const ssf_jose_alg *alg,
+			    const EVP_MD *md, const unsigned char *msg, size_t mlen,
+			    const unsigned char *sig, size_t slen)
+{
+	unsigned char der[SSF_ES256_DER_MAX], digest[EVP_MAX_MD_SIZE];
+	unsigned dlen = 0;
 	if (alg->family == SSF_ECDSA) {
 		if (slen != SSF_ES256_SIG_BYTES || !ssf_jose_rs_to_der(sig, der, sizeof der, &slen))
 			return 0;
 		sig = der;
 	}
-	EVP_PKEY_CTX *pctx = NULL;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx != NULL && md != NULL &&
-		 EVP_DigestVerifyInit(ctx, &pctx, md, NULL, pkey) == 1;
-	/* RFC 7518 §3.5: PSS with MGF1 over the same hash and a salt as long
-	 * as the hash; any other salt length is refused. */
-	if (ok && alg->family == SSF_PSS)
-		ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-		     EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, alg->digest, NULL) == 1 &&
-		     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1;
-	ok = ok && EVP_DigestVerify(ctx, sig, slen, msg, mlen) == 1;
-	EVP_MD_CTX_free(ctx);
-	return ok;
+	return EVP_DigestInit_ex(mdctx, md, NULL) == 1 && EVP_DigestUpdate(mdctx, msg, mlen) == 1 &&
+	       EVP_DigestFinal_ex(mdctx, digest, &dlen) == 1 &&
+	       EVP_PKEY_verify(ctx, sig, slen, digest, dlen) == 1;
 }
 
+int ssf_jose_check(EVP_PKEY *pkey, const ssf_jose_alg *alg, const EVP_MD *md,
+		   const unsigned char *msg, size_t mlen, const unsigned char *sig, size_t slen)
+{
+	EVP_PKEY_CTX *ctx = ssf_jose_prepare(pkey, alg, md);
+	EVP_MD_CTX *mdctx = ctx != NULL ? EVP_MD_CTX_new() : NULL;
+	int ok = mdctx != NULL && ssf_jose_check_prepared(ctx, mdctx, alg, md, msg, mlen, sig, slen);
+	EVP_MD_CTX_free(mdctx);
+	EVP_PKEY_CTX_free(ctx);
+	return ok;
+}

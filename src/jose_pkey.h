@@ -34,5 +34,13 @@ EVP_PKEY *ssf_jose_import(int rsa, const unsigned char *a, size_t alen, const un
  * pkey, with md the digest alg names; 0 otherwise. */
 int ssf_jose_check(EVP_PKEY *pkey, const ssf_jose_alg *alg, const EVP_MD *md,
 		   const unsigned char *msg, size_t mlen, const unsigned char *sig, size_t slen);
+/* The same in two steps, for many checks with one key: a context that
+ * checks alg's signatures under pkey (NULL on failure; free it with
+ * EVP_PKEY_CTX_free), made once, and a check with it. Neither context may
+ * be used by two threads at once; mdctx is any digest context, reused. */
+EVP_PKEY_CTX *ssf_jose_prepare(EVP_PKEY *pkey, const ssf_jose_alg *alg, const EVP_MD *md);
+int ssf_jose_check_prepared(EVP_PKEY_CTX *ctx, EVP_MD_CTX *mdctx, const ssf_jose_alg *alg,
+			    const EVP_MD *md, const unsigned char *msg, size_t mlen,
+			    const unsigned char *sig, size_t slen);
 
 #endif

@@ -50,6 +50,11 @@ local MAX_WAIT = 3600
 -- Inside a task the wait is polls without waiting, this far apart, with the
 -- other tasks running in between.
 local TASK_POLL = 0.005
+-- rx:next (auto ack) takes up to this many requests from C at once, checks
+-- them and answers the valid ones 202 together: one hand-off each way per
+-- burst instead of one per SET. At most this many accepted SETs then wait
+-- in the receiver for rx:next.
+local BATCH = 32
 
 -- SETs handed out with ack = "manual" and not yet answered: set ->
 -- {rx =, id =, jti =}. They get set:ack() and set:nack() from Unanswered.
@@ -103,9 +108,10 @@ local function new(opts)
     for k, v in pairs(opts.verify) do verify_opts[k] = v end
     local ok, msg = set.check(verify_opts)
     if not ok then misuse("receiver", "option 'verify': " .. msg) end
+    local prove = set._prover(verify_opts)
     verify = function(rx, req)
       local proof = { key = rx:_proved_key(req), alg = req.alg }
-      local a, b, c = set._verify_proved(req.body, verify_opts, proof)
+      local a, b, c = prove(req.body, proof)
       if proof.jwks and proof.jwks ~= rx._handed_jwks then rx:_hand_keys(proof.jwks) end
       return a, b, c
     end
@@ -157,6 +163,11 @@ local function new(opts)
     _jti_count = 0,
     -- The jtis handed out with ack = "manual" and not yet answered.
     _pending_jtis = {},
+    -- Requests taken from C and not yet checked (what a verifier that
+    -- raised left of its batch), and SETs answered 202 that rx:next has
+    -- not returned yet; each a FIFO: list, index of its first item.
+    _taken = {}, _taken_at = 1,
+    _ready = {}, _ready_at = 1,
   }, Receiver)
 end
 
@@ -236,17 +247,30 @@ local function record(self, entry)
   rejected[#rejected + 1] = entry
 end
 
--- Verifies one request and answers it, unless manual (then a new valid
--- SET is left unanswered for set:ack). Returns the SET when it is new and
--- valid and (unless manual) was answered 202 in time; nil otherwise.
-function Receiver:_handle(req, manual)
+-- Takes the first item of a FIFO (see new), or nil. An emptied list is
+-- filled again from its start: its array part is kept, not regrown.
+local function shift(self, list, at)
+  local i = self[at]
+  local items = self[list]
+  local item = items[i]
+  if item == nil then return nil end
+  items[i] = nil
+  self[at] = items[i + 1] == nil and 1 or i + 1
+  return item
+end
+
+-- Verifies one request and answers it when it is rejected or a repeat.
+-- Returns the SET and its jti (nil if it has none) when it is new and
+-- valid, unanswered; nil when answered; false and the error when the
+-- verifier raised (answered 500).
+function Receiver:_check(req)
   local srv = self._srv
   local ok, set, msg, info = pcall(self._verify, self, req)
   if not ok then
     -- A bug in the verifier: the transmitter may retry later; the script
     -- sees the error.
     srv:respond(req.id, 500, '{"description":"the receiver failed to verify the SET"}')
-    error(set, 0)
+    return false, set
   end
   if type(set) ~= "table" then
     local message = text.one_line(msg or "SET rejected", 200)
@@ -273,21 +297,87 @@ function Receiver:_handle(req, manual)
   set.raw = req.body
   local iat = type(set.claims) == "table" and set.claims.iat
   if type(iat) == "number" and os.time() - iat > LATE_AFTER then set.late = true end
-  if manual then
-    if jti and self._pending_jtis[jti] then
-      -- The same SET again while the script still holds it: not twice.
-      srv:respond(req.id, 503, '{"description":"this SET is being processed"}')
-      return nil
-    end
-    unanswered[set] = { rx = self, id = req.id, jti = jti }
-    if jti then self._pending_jtis[jti] = true end
-    return setmetatable(set, Unanswered)
+  return set, jti
+end
+
+local BUSY = '{"description":"this SET is being processed"}'
+-- In the SETs rx:next returns: where a verifier raised, {error}.
+local Failure = {}
+
+-- ack = "manual": checks one request; returns its SET, unanswered, when it
+-- is new and valid.
+function Receiver:_take_manual(req)
+  local set, jti = self:_check(req)
+  if set == false then error(jti, 0) end
+  if not set then return nil end
+  if jti and self._pending_jtis[jti] then
+    -- The same SET again while the script still holds it: not twice.
+    self._srv:respond(req.id, 503, BUSY)
+    return nil
   end
-  -- A SET answered 503 (the script took longer than answer_timeout) is
-  -- not returned: the transmitter sends it again.
-  if not srv:respond(req.id, 202) then return nil end
-  if jti then self:_remember(jti) end
-  return set
+  unanswered[set] = { rx = self, id = req.id, jti = jti }
+  if jti then self._pending_jtis[jti] = true end
+  return setmetatable(set, Unanswered)
+end
+
+-- Whether jti is among the first n of jtis (a burst: at most BATCH).
+local function among(jtis, n, jti)
+  for i = 1, n do
+    if jtis[i] == jti then return true end
+  end
+  return false
+end
+
+-- ack = "auto": checks every request taken and answers the new valid ones
+-- 202 in one call; those answered in time join the SETs rx:next returns.
+-- A SET answered 503 (the script took longer than answer_timeout) is not
+-- returned: the transmitter sends it again.
+function Receiver:_take_batch()
+  local srv = self._srv
+  -- Lists kept from one burst to the next (their array parts stay grown);
+  -- taken off the receiver meanwhile, in case a verifier calls rx:next.
+  local scratch = self._scratch or { {}, {}, {} }
+  self._scratch = nil
+  local ids, sets, jtis, n = scratch[1], scratch[2], scratch[3], 0
+  -- Repeats of a SET of this burst ({id, jti}): answered once it is.
+  local repeats
+  local failed, err
+  while true do
+    local req = shift(self, "_taken", "_taken_at")
+    if not req then break end
+    local set, jti = self:_check(req)
+    if set == false then
+      failed, err = true, jti
+      break
+    end
+    if set and jti and among(jtis, n, jti) then
+      repeats = repeats or {}
+      repeats[#repeats + 1] = { req.id, jti }
+    elseif set then
+      n = n + 1
+      ids[n], sets[n], jtis[n] = req.id, set, jti or false
+    end
+  end
+  if n > 0 then
+    local missed = srv:respond_many(ids, 202)
+    local ready = self._ready
+    for i = 1, n do
+      if not (missed and missed[i]) then
+        if jtis[i] then self:_remember(jtis[i]) end
+        ready[#ready + 1] = sets[i]
+      end
+    end
+  end
+  for i = 1, n do ids[i], sets[i], jtis[i] = nil, nil, nil end
+  self._scratch = scratch
+  for _, r in ipairs(repeats or {}) do
+    -- 202 when its first copy was answered 202; else the transmitter
+    -- sends both again.
+    if self:_seen(r[2]) then srv:respond(r[1], 202) else srv:respond(r[1], 503, BUSY) end
+  end
+  -- The verifier's error comes out of rx:next after the SETs before it,
+  -- as it would one SET at a time; what it left of the burst stays taken.
+  if failed then self._ready[#self._ready + 1] = setmetatable({ err }, Failure) end
 end
 
 -- Answers a SET handed out with ack = "manual": 202 (ok) or 503.
@@ -298,6 +388,8 @@ local function settle(set, ok)
       :format(ok and "ack" or "nack"), 3)
   end
   unanswered[set] = nil
+  -- Accepted by an auto call before this manual one returned it.
+  if p.answered then return ok end
   local rx = p.rx
   if p.jti then rx._pending_jtis[p.jti] = nil end
   if not rx._srv then return false end
@@ -322,14 +414,35 @@ function Unanswered.__index.nack(set)
   return settle(set, false)
 end
 
+-- The next SET already answered 202, or nil; with manual, one whose
+-- set:ack() returns true and set:nack() false (it was answered already).
+function Receiver:_shift_ready(manual)
+  local set = shift(self, "_ready", "_ready_at")
+  if getmetatable(set) == Failure then error(set[1], 0) end
+  if set and manual then
+    unanswered[set] = { answered = true }
+    setmetatable(set, Unanswered)
+  end
+  return set
+end
+
 --- rx:next([timeout]) or rx:next{timeout =, ack = "auto" | "manual"}: the
 --- next verified SET, or nil, "timeout", {kind = "timeout"} once timeout
---- seconds pass (no timeout: wait on). With ack = "manual" the SET is not
---- answered yet: rx:ack(set) answers 202 once the script has processed it,
---- rx:nack(set) 503; unanswered, it gets 503 after answer_timeout or on
---- close, and the transmitter sends it again.
+--- seconds pass (no timeout: wait on). SETs come out in arrival order,
+--- each once.
+--- ack = "auto" (the default) takes a burst of up to BATCH (32) waiting
+--- requests at once and answers the valid ones 202 together, before it
+--- returns the first: the others wait in the receiver, answered, for the
+--- next calls (which return them without polling), and rx:next still
+--- returns them after rx:close(). A script that stops calling rx:next
+--- therefore holds at most BATCH SETs its transmitter thinks delivered;
+--- ack = "manual" holds none.
+--- With ack = "manual" the SET is not answered yet: set:ack() answers 202
+--- once the script has processed it, set:nack() 503; unanswered, it gets
+--- 503 after answer_timeout or on close, and the transmitter sends it
+--- again. (SETs an auto call accepted come out first, already answered:
+--- their set:ack() returns true.)
 function Receiver:next(timeout)
-  if not self._srv then error("attempt to use a closed receiver", 2) end
   local manual = false
   if type(timeout) == "table" then
     local o = timeout
@@ -345,20 +458,36 @@ function Receiver:next(timeout)
     misuse("next", "timeout must be a non-negative number of seconds, got " ..
       (type(timeout) == "number" and tostring(timeout) or type(timeout)))
   end
+  local ready = self:_shift_ready(manual)
+  if ready then return ready end
+  if not self._srv then error("attempt to use a closed receiver", 2) end
   local deadline = httpd.clock() + (timeout or math.huge)
   local in_task = tasks.running()
   while true do
-    local req, why = self._srv:poll(in_task and 0 or math.min(MAX_WAIT, math.max(0, deadline - httpd.clock())))
-    if req then
-      local set = self:_handle(req, manual)
+    local got = self._taken[self._taken_at] ~= nil
+    if not got then
+      local reqs, why = self._srv:poll(in_task and 0 or math.min(MAX_WAIT, math.max(0, deadline - httpd.clock())),
+        manual and 1 or BATCH)
+      if reqs then
+        self._taken, self._taken_at, got = reqs, 1, true
+      elseif why == "interrupted" then
+        return errors.fail("interrupted", "interrupted")
+      end
+    end
+    if got then
+      local set
+      if manual then
+        set = self:_take_manual(shift(self, "_taken", "_taken_at"))
+      else
+        self:_take_batch()
+        set = self:_shift_ready(false)
+      end
       if set then return set end
-    elseif why == "interrupted" then
-      return errors.fail("interrupted", "interrupted")
     end
     -- Checked after a rejection too: a stream of bad SETs must not hold
     -- the caller past its deadline.
     if httpd.clock() >= deadline then return errors.fail("timeout", "timeout") end
-    if in_task and not req then tasks.sleep(TASK_POLL) end
+    if in_task and not got then tasks.sleep(TASK_POLL) end
   end
 end
 
@@ -374,11 +503,13 @@ function Receiver:stats()
   return self._srv:stats()
 end
 
---- Stops listening; SETs still waiting get 503. Safe to call more than once.
+--- Stops listening; SETs still waiting get 503 (those rx:next accepted
+--- already it still returns). Safe to call more than once.
 function Receiver:close()
   if self._srv then
     self._srv:close()
     self._srv = nil
+    self._taken, self._taken_at = {}, 1
   end
 end
 Receiver.__close = Receiver.close

@@ -70,8 +70,38 @@ local function json_object(part, what)
   return v
 end
 
+-- The decoded JOSE headers of recent SETs, by their base64url text: a
+-- transmitter signs every SET with the same few headers, and decoding one
+-- cost as much as decoding the claims. Bounded: past HEADERS_MAX it starts
+-- over; headers longer than HEADER_MAX are not kept.
+local headers, header_count = {}, 0
+local HEADERS_MAX, HEADER_MAX = 16, 512
+
+-- A deep copy of a decoded JSON value, arrays still marked: each SET gets
+-- its own header table.
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = copy(x) end
+  return setmetatable(t, getmetatable(v))
+end
+
+local function decode_header(h)
+  local kept = headers[h]
+  if kept then return copy(kept) end
+  local header, msg = json_object(h, "the JOSE header")
+  if header and #h <= HEADER_MAX then
+    if header_count >= HEADERS_MAX then headers, header_count = {}, 0 end
+    headers[h], header_count = copy(header), header_count + 1
+  end
+  return header, msg
+end
+
 -- Splits a compact JWS and decodes its parts; nil, message if it is not one.
-local function parse(jwt)
+-- With `proved` (ssf.receiver's threads proved a signature over these very
+-- bytes, so it is valid base64url), the signature and the signing input
+-- are left for signature_of: with the proof they are seldom needed.
+local function parse(jwt, proved)
   if #jwt > MAX_TOKEN then
     return nil, ("the SET is %d bytes, more than the %d accepted"):format(#jwt, MAX_TOKEN)
   end
@@ -85,15 +115,23 @@ local function parse(jwt)
     end
     return nil, "the SET is not a JWT (three base64url parts separated by dots)"
   end
-  local h, p, s = jwt:sub(1, d1 - 1), jwt:sub(d1 + 1, d2 - 1), jwt:sub(d2 + 1)
-  local header, msg = json_object(h, "the JOSE header")
+  local header, msg = decode_header(jwt:sub(1, d1 - 1))
   if not header then return nil, msg end
   local claims
-  claims, msg = json_object(p, "the claims")
+  claims, msg = json_object(jwt:sub(d1 + 1, d2 - 1), "the claims")
   if not claims then return nil, msg end
-  local signature = crypto().b64url_decode(s)
-  if not signature then return nil, "the signature is not valid base64url" end
-  return { header = header, claims = claims, signing_input = jwt:sub(1, d2 - 1), signature = signature }
+  local t = { header = header, claims = claims, jwt = jwt, last_dot = d2 }
+  if not proved then
+    t.signature = crypto().b64url_decode(jwt:sub(d2 + 1))
+    if not t.signature then return nil, "the signature is not valid base64url" end
+  end
+  return t
+end
+
+-- The signing input and the decoded signature of a parsed JWS.
+local function signature_of(t)
+  local jwt, d2 = t.jwt, t.last_dot
+  return jwt:sub(1, d2 - 1), t.signature or crypto().b64url_decode(jwt:sub(d2 + 1))
 end
 
 --- ssf.set.decode(jwt) -> {header=, claims=, events=}: no signature or
@@ -327,13 +365,16 @@ local function find_key(jwks, alg, kid)
   return nil, ("no key with kid %s in the JWKS"):format(show(kid))
 end
 
+local function key_name(key)
+  return key.kid and "key " .. show(key.kid) or "the key"
+end
+
 local function key_usable(key, alg)
-  local name = key.kid and "key " .. show(key.kid) or "the key"
   if key.use ~= nil and key.use ~= "sig" then
-    return nil, ("%s is for use %s, not sig"):format(name, show(key.use))
+    return nil, ("%s is for use %s, not sig"):format(key_name(key), show(key.use))
   end
   if key.alg ~= nil and key.alg ~= alg then
-    return nil, ("%s is for alg %s, not %s"):format(name, show(key.alg), alg)
+    return nil, ("%s is for alg %s, not %s"):format(key_name(key), show(key.alg), alg)
   end
   return true
 end
@@ -377,7 +418,9 @@ local function check_signature(t, src, proof)
   ok, msg = key_usable(key, alg)
   if not ok then return reject("invalid_key", msg) end
   if proof and proof.key == key and proof.alg == alg then return end
-  ok, msg = crypto().verify(key, alg, t.signing_input, t.signature)
+  local input, signature = signature_of(t)
+  if not signature then return reject("invalid_request", "the signature is not valid base64url") end
+  ok, msg = crypto().verify(key, alg, input, signature)
   if not ok then
     return reject("invalid_key", msg .. (kid and " (key " .. show(kid) .. ")" or ""))
   end
@@ -459,26 +502,34 @@ function set.check(opts)
   return false, (tostring(err):gsub("^.-bad argument #2 to 'verify' %((.*)%)$", "%1"))
 end
 
-local function verify(jwt, opts, proof)
-  if type(jwt) ~= "string" then
-    error(("bad argument #1 to 'verify' (string expected, got %s)"):format(type(jwt)), 2)
-  end
-  local src, audience, limits = check_options(opts)
-  local t, msg = parse(jwt)
+-- Verifies jwt with options check_options has read.
+local function verify_checked(jwt, issuer, src, audience, limits, proof)
+  local t, msg = parse(jwt, proof ~= nil and proof.key ~= nil)
   if not t then return reject("invalid_request", msg) end
   local _, err, info = check_signature(t, src, proof)
   if err then return nil, err, info end
-  return check_claims(t, opts.issuer or src.issuer, audience, limits)
+  return check_claims(t, issuer or src.issuer, audience, limits)
 end
 
 --- ssf.set.verify(jwt, opts): see API.md and README.md.
 function set.verify(jwt, opts)
-  return verify(jwt, opts)
+  if type(jwt) ~= "string" then
+    error(("bad argument #1 to 'verify' (string expected, got %s)"):format(type(jwt)), 2)
+  end
+  local src, audience, limits = check_options(opts)
+  return verify_checked(jwt, opts.issuer, src, audience, limits)
 end
 
--- ssf.receiver's: verify with a proof (see check_signature). Not API.
-function set._verify_proved(jwt, opts, proof)
-  return verify(jwt, opts, proof)
+-- ssf.receiver's: opts read once, for a receiver's every SET (it keeps its
+-- own copy of them, unchanged), and a function(jwt, proof) that verifies
+-- with a proof (see check_signature). Raises as verify on bad options.
+-- Not API.
+function set._prover(opts)
+  local src, audience, limits = check_options(opts)
+  local issuer = opts.issuer
+  return function(jwt, proof)
+    return verify_checked(jwt, issuer, src, audience, limits, proof)
+  end
 end
 
 return set

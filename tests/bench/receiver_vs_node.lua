@@ -2,17 +2,21 @@
 -- jwtVerify, tests/bench/node_receiver.mjs), in one run, driven by the same
 -- keep-alive load generator (wrk, tests/bench/wrk_sets.lua) with the same
 -- pre-signed SETs: RS256 and ES256 at 16 and 64 connections, and without
--- verification (Node then answers 202 to every POST without reading it:
--- the generator's ceiling). Prints the median pushes per second of `runs`
--- runs, answers other than 202, peak RSS, and for ssflua how many distinct
--- SETs rx:next returned and how many twice. A run that sent more pushes
+-- verification (Node then reads each body and answers 202; ssflua's
+-- verifier only reads the jti). Last, the generator's ceiling: the same
+-- wrk against Debian's nginx answering `return 202;` (one worker), which
+-- checks nothing. Prints the median pushes per second of `runs` runs,
+-- answers other than 202, peak RSS, and for ssflua how many distinct SETs
+-- rx:next returned and how many twice. A run that sent more pushes
 -- than there are distinct SETs is marked "cycled": its repeats are older
 -- than the receiver's jti memory, so rx:next returns them again. Not a
 -- test: it prints figures.
 --   build/bin/ssflua tests/bench/receiver_vs_node.lua [count [seconds [runs]]]
 -- count SETs are signed per algorithm (default 40,000); without
 -- verification the tokens are unsigned and five times as many.
--- Needs wrk and node, and npm ci in tests/fake (scripts/dev/deps.sh).
+-- Needs wrk, node and nginx, and npm ci in tests/fake (scripts/dev/deps.sh).
+local here = (arg[0]:match("^(.*)/[^/]*$") or ".")
+package.path = here .. "/../support/?.lua;" .. package.path
 local ssf = require "ssf"
 local jose = require "ssf.jose"
 local http = require "ssf.http"
@@ -22,7 +26,6 @@ local seconds = tonumber(arg[2] or "") or 3
 local runs = math.tointeger(tonumber(arg[3] or "")) or 3
 assert(count >= 2 and count % 2 == 0, "count must be even (two wrk threads share the SETs)")
 local ISS, AUD = "https://bench.example.com", "https://receiver.example.com"
-local here = (arg[0]:match("^(.*)/[^/]*$") or ".")
 local ssflua = os.getenv("SSF_BUILD_DIR") and os.getenv("SSF_BUILD_DIR") .. "/bin/ssflua" or "build/bin/ssflua"
 local dir = os.tmpname()
 os.remove(dir)
@@ -99,22 +102,28 @@ local function stop(pid, log, who)
   error("receiver did not stop: " .. (read(log) or ""))
 end
 
-local function one_run(who, cmd, conns, sets)
-  local pid, url, log = start(cmd)
+-- Runs wrk against url; returns its rate, pushes sent and non-202 count.
+local function drive(url, conns, sets)
   local p = assert(io.popen(("wrk -t2 -c%d -d%ss -s %s %s -- %s 2 2>&1")
     :format(conns, seconds, q(here .. "/wrk_sets.lua"), q(url), q(sets))))
   local out = p:read("a")
   p:close()
-  local tail = stop(pid, log, who)
   local r = {
     sent = tonumber(out:match("(%d+) requests in")),
     rate = tonumber(out:match("Requests/sec:%s+([%d%.]+)")),
     non202 = tonumber(out:match("non202 (%d+)")),
-    rss = tonumber(tail:match("maxrss (%d+)")),
-    returned = tonumber(tail:match("returned (%d+)")),
-    twice = tonumber(tail:match("twice (%d+)")),
   }
   assert(r.rate and r.non202, "wrk failed: " .. out)
+  return r
+end
+
+local function one_run(who, cmd, conns, sets)
+  local pid, url, log = start(cmd)
+  local r = drive(url, conns, sets)
+  local tail = stop(pid, log, who)
+  r.rss = tonumber(tail:match("maxrss (%d+)"))
+  r.returned = tonumber(tail:match("returned (%d+)"))
+  r.twice = tonumber(tail:match("twice (%d+)"))
   return r
 end
 
@@ -166,4 +175,21 @@ end
 local plain = { ssflua = serve .. " accept", node = node .. " accept" }
 local tokens = make_sets("none", count * 5)
 for _, conns in ipairs { 16, 64 } do measure("no verifying", conns, plain, tokens, count * 5) end
+
+-- The generator's ceiling: nginx answers 202 without a look at the SET.
+local nginx = require("servers").nginx(dir .. "/nginx", 1, function(ports)
+  return ("access_log off; server { listen 127.0.0.1:%d; keepalive_requests 1000000;"
+    .. " location / { return 202; } }"):format(ports[1])
+end)
+for _, conns in ipairs { 16, 64 } do
+  local rates, non202 = {}, 0
+  for _ = 1, runs do
+    local r = drive(("http://127.0.0.1:%d/ssf/events"):format(nginx.port), conns, tokens)
+    rates[#rates + 1], non202 = r.rate, math.max(non202, r.non202)
+  end
+  print(("%-7s %-14s %3d conns: %7.0f pushes/s (median of %d), non-202 %d: the generator's ceiling")
+    :format("nginx", "return 202", conns, median(rates), runs, non202))
+  io.stdout:flush()
+end
+nginx:stop()
 os.execute("rm -rf " .. q(dir))

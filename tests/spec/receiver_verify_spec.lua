@@ -97,7 +97,8 @@ describe("ssf.receiver's verification threads", function()
   end
 
   it("check signatures, while rx:next hands out every SET once, in arrival order", function()
-    local rx <close> = assert(ssf.receiver { verify = { jwks = jwks, issuer = ISS } })
+    local rx = assert(ssf.receiver { verify = { jwks = jwks, issuer = ISS } })
+    finally(function() rx:close() end)
     warm_up(rx)
     assert.are.equal(0, rx:stats().verified)
     local conns, per, waits = 3, 12, {}
@@ -135,7 +136,8 @@ describe("ssf.receiver's verification threads", function()
 
   it("refuse forged signatures, wrong kids, alg none and HS256 as ssf.set.verify does", function()
     local verify = { jwks = jwks, issuer = ISS }
-    local rx <close> = assert(ssf.receiver { verify = verify })
+    local rx = assert(ssf.receiver { verify = verify })
+    finally(function() rx:close() end)
     warm_up(rx)
     local payload = jws.encode_part(claims("bad"))
     local cases = {
@@ -167,10 +169,25 @@ describe("ssf.receiver's verification threads", function()
     assert.are.equal(1, rx:stats().verified)
   end)
 
+  it("give each SET its own header, though headers are decoded once", function()
+    local verify = { jwks = jwks, issuer = ISS }
+    local first = assert(ssf.set.verify(set_for(rsa, "r", "h1"), verify))
+    first.header.kid = "changed"
+    first.header.extra = {}
+    local second = assert(ssf.set.verify(set_for(rsa, "r", "h2"), verify))
+    assert.are.same({ alg = "RS256", kid = "r", typ = "secevent+jwt" }, second.header)
+    assert.are.same(second.header, assert(ssf.set.decode(set_for(rsa, "r", "h3"))).header)
+  end)
+
   it("accept a key rotated in once Lua refetches the JWKS, then check it on the threads", function()
     local stub = fake.set_stub { keys = { jwks.r } }
-    finally(stub.stop)
-    local rx <close> = assert(ssf.receiver { verify = { jwks = stub.url .. "/jwks", issuer = ISS } })
+    local rx
+    -- One finally per test: a second one would replace the first.
+    finally(function()
+      if rx then rx:close() end
+      stub.stop()
+    end)
+    rx = assert(ssf.receiver { verify = { jwks = stub.url .. "/jwks", issuer = ISS } })
     warm_up(rx)
     local function one(key, kid, jti)
       local wait = send(rx.endpoint_url, { set_for(key, kid, jti) })
