@@ -36,6 +36,14 @@ function json.is_array(t)
   return getmetatable(t) == array_mt
 end
 
+--- A deep copy of a decoded value, arrays still marked as arrays.
+function json.copy(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = json.copy(x) end
+  return setmetatable(out, getmetatable(v))
+end
+
 local nonce = {}
 for i = 1, 4 do nonce[i] = ("%08x"):format(math.random(0, 0x7fffffff)) end
 local EMPTY = "\0ssf-empty-array:" .. table.concat(nonce)

@@ -128,13 +128,6 @@ local function pick(desired, current)
   return current[1]
 end
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = copy(x) end
-  return setmetatable(out, getmetatable(v))
-end
-
 -- The body for POST: only the managed fields the file gives.
 local function create_config(d)
   local cfg = { delivery = {} }
@@ -154,7 +147,7 @@ function plan.body(stream)
   local body = { stream_id = stream.stream_id, delivery = {} }
   for _, path in ipairs(MANAGED) do
     local v = get(stream, path)
-    if not absent(v) then set(body, path, copy(v)) end
+    if not absent(v) then set(body, path, json.copy(v)) end
   end
   return body
 end
@@ -204,7 +197,7 @@ function plan.plan(desired, current)
   local changes = {}
   if #fields > 0 then
     -- PATCH cannot take a field away: a field wanted absent needs PUT.
-    local config = copy(stream)
+    local config = json.copy(stream)
     config.status = nil
     for _, f in ipairs(fields) do
       set(config, f.field, not absent(f.new) and (SET_FIELDS[f.field] and json.array(f.new) or f.new) or nil)

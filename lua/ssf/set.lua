@@ -73,26 +73,18 @@ end
 -- The decoded JOSE headers of recent SETs, by their base64url text: a
 -- transmitter signs every SET with the same few headers, and decoding one
 -- cost as much as decoding the claims. Bounded: past HEADERS_MAX it starts
--- over; headers longer than HEADER_MAX are not kept.
+-- over; headers longer than HEADER_MAX are not kept. Each SET gets a copy
+-- of its own, which the script may change.
 local headers, header_count = {}, 0
 local HEADERS_MAX, HEADER_MAX = 16, 512
 
--- A deep copy of a decoded JSON value, arrays still marked: each SET gets
--- its own header table.
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local t = {}
-  for k, x in pairs(v) do t[k] = copy(x) end
-  return setmetatable(t, getmetatable(v))
-end
-
 local function decode_header(h)
   local kept = headers[h]
-  if kept then return copy(kept) end
+  if kept then return json.copy(kept) end
   local header, msg = json_object(h, "the JOSE header")
   if header and #h <= HEADER_MAX then
     if header_count >= HEADERS_MAX then headers, header_count = {}, 0 end
-    headers[h], header_count = copy(header), header_count + 1
+    headers[h], header_count = json.copy(header), header_count + 1
   end
   return header, msg
 end
