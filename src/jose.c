@@ -5,6 +5,8 @@
  *
  *   jose.b64url_encode(bytes)          -> string, unpadded
  *   jose.b64url_decode(s)              -> bytes | nil, "invalid base64url"
+ *   jose.b64url_json(s)                -> bytes, plain | nil, "invalid base64url"
+ *                                         (plain: see json_plain.h)
  *   jose.sha256(bytes)                 -> 32 raw bytes
  *   jose.random(n)                     -> n bytes from RAND_bytes (1..1024)
  *   jose.load_key(pem [, passphrase])  -> key | nil, message   (jose_key.c)
@@ -34,6 +36,7 @@
 
 #include "b64url.h"
 #include "jose.h"
+#include "json_plain.h"
 
 #define MAX_RANDOM 1024
 
@@ -55,20 +58,46 @@ static int l_b64url_encode(lua_State *L)
 	return 1;
 }
 
-static int l_b64url_decode(lua_State *L)
+/* Decodes the string argument into b. Returns the bytes, or NULL with nil
+ * and the message pushed when it is not base64url. */
+static unsigned char *decode_arg(lua_State *L, ssf_Buffer *b, size_t *len)
 {
-	size_t n, len = 0;
+	size_t n;
 	const char *s = luaL_checklstring(L, 1, &n);
 	size_t max = ssf_b64url_decoded_len(n);
-	ssf_Buffer b;
-	if (max == (size_t)-1 ||
-	    ssf_b64url_decode(s, n, (unsigned char *)ssf_buffinitsize(L, &b, max), &len) != 0) {
+	unsigned char *out = max == (size_t)-1 ? NULL : (unsigned char *)ssf_buffinitsize(L, b, max);
+	if (out == NULL || ssf_b64url_decode(s, n, out, len) != 0) {
 		ssf_pushfail(L);
 		lua_pushliteral(L, "invalid base64url");
-		return 2;
+		return NULL;
 	}
+	return out;
+}
+
+static int l_b64url_decode(lua_State *L)
+{
+	size_t len = 0;
+	ssf_Buffer b;
+	if (decode_arg(L, &b, &len) == NULL)
+		return 2;
 	ssf_pushresultsize(&b, len);
 	return 1;
+}
+
+/* A JWS part that holds JSON: its bytes, and whether ssf.json may hand
+ * them to cjson as they are (json_plain.h), found here in one pass of C
+ * instead of three scans and a walk in Lua. */
+static int l_b64url_json(lua_State *L)
+{
+	size_t len = 0;
+	ssf_Buffer b;
+	const unsigned char *out = decode_arg(L, &b, &len);
+	if (out == NULL)
+		return 2;
+	int plain = ssf_json_plain(out, len);
+	ssf_pushresultsize(&b, len);
+	lua_pushboolean(L, plain);
+	return 2;
 }
 
 static int l_sha256(lua_State *L)
@@ -114,6 +143,7 @@ int luaopen_ssf_jose(lua_State *L)
 	static const luaL_Reg funcs[] = {
 		{ "b64url_encode", l_b64url_encode },
 		{ "b64url_decode", l_b64url_decode },
+		{ "b64url_json", l_b64url_json },
 		{ "sha256", l_sha256 },
 		{ "random", l_random },
 		{ "load_key", ssf_jose_load_key },

@@ -63,9 +63,9 @@ local function is_object(v)
 end
 
 local function json_object(part, what)
-  local text = crypto().b64url_decode(part)
+  local text, plain = crypto().b64url_json(part)
   if not text then return nil, what .. " is not valid base64url" end
-  local v = json.decode(text)
+  local v = (plain and json._decode_plain or json.decode)(text)
   if not is_object(v) then return nil, what .. " is not a JSON object" end
   return v
 end

@@ -1,6 +1,8 @@
 -- ssf.json.decode: never raises on any text; what it decodes re-encodes and
--- decodes to the same value (the [] placeholder must never leak out).
+-- decodes to the same value (the [] placeholder must never leak out). Text
+-- ssf.jose's b64url_json calls plain decodes the same without the bridge.
 local json = require "ssf.json"
+local jose = require "ssf.jose"
 
 local function same(a, b, depth)
   if type(a) ~= type(b) then return false end
@@ -28,7 +30,28 @@ local function no_placeholder(v)
   end
 end
 
+-- Equal values of equal types, arrays marked alike (no rounding allowed).
+local function identical(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) == "number" then return a == b and math.type(a) == math.type(b) end
+  if type(a) ~= "table" then return a == b end
+  if json.is_array(a) ~= json.is_array(b) then return false end
+  for k, x in pairs(a) do
+    if not identical(x, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
 return function(data)
+  local _, plain = jose.b64url_json(jose.b64url_encode(data))
+  if plain then
+    local fast, careful = json._decode_plain(data), json.decode(data)
+    assert((fast == nil) == (careful == nil), "plain decode disagrees on whether the text is JSON")
+    assert(fast == nil or identical(fast, careful), "plain decode gives another value")
+  end
   local v = json.decode(data)
   if v == nil then return end
   if not data:find("ssf-empty-array", 1, true) then no_placeholder(v) end

@@ -85,7 +85,31 @@ describe("ssf.jose", function()
       assert.are.equal("", jose.b64url_decode(""))
     end)
 
+    it("b64url_json decodes a JSON part and says whether ssf.json may take it as it is", function()
+      local cases = {
+        { '{"jti":"a","iat":1796056736,"aud":"https://r.example.com"}', true },
+        { '{"n":123456789012345}', true },
+        { '{"n":1234567890123456}', false },
+        { '{"aud":["x"]}', false },
+        { '{"s":"["}', false },
+        { '{"s":"\0"}', false },
+        { '{"s":"\xc3\xa9 \xf0\x9f\x98\x80"}', true },
+        { '{"s":"\xc0\xaf"}', false },
+        { '{"s":"\xed\xa0\x80"}', false },
+        { '{"s":"\xc3"}', false },
+      }
+      for _, c in ipairs(cases) do
+        local bytes, plain = jose.b64url_json(jose.b64url_encode(c[1]))
+        assert.are.equal(c[1], bytes)
+        assert.are.equal(c[2], plain, c[1])
+      end
+      local v, msg = jose.b64url_json("Zg==")
+      assert.is_nil(v)
+      assert.are.equal("invalid base64url", msg)
+    end)
+
     it("raises on a non-string", function()
+      assert.has_error(function() jose.b64url_json({}) end)
       assert.has_error(function() jose.b64url_decode({}) end)
       assert.has_error(function() jose.b64url_encode(nil) end)
     end)

@@ -151,6 +151,27 @@ describe("ssf.set", function()
     assert.is_truthy(ssf.set.decode(sets.none))
   end)
 
+  it("decodes claims as ssf.json.decode does, whether or not they need its bridge", function()
+    local header = jose.b64url_encode('{"alg":"none"}')
+    for _, text in ipairs {
+      '{"jti":"plain","iat":1796056736,"aud":"https://r.example.com","sub_id":{"format":"opaque","id":"é"}}',
+      '{"aud":["a","b"],"none":[],"nested":{"list":[[],{"x":[1]}]}}',
+      '{"big":12345678901234567,"neg":-9223372036854775807,"edge":9007199254740993}',
+      '{"s":"[] and 1234567890123456 inside strings only"}',
+      '{"float":1.5e300,"small":123456789012345}',
+    } do
+      local t = assert(ssf.set.decode(header .. "." .. jose.b64url_encode(text) .. "."))
+      local want = ssf.json.decode(text)
+      assert.are.same(want, t.claims)
+      assert.are.equal(ssf.json.encode(want), ssf.json.encode(t.claims))
+      if type(want.aud) == "table" then assert.is_true(require("ssf.json").is_array(t.claims.aud)) end
+    end
+    assert.are.equal("12345678901234567", ssf.json.encode(
+      ssf.set.decode(header .. "." .. jose.b64url_encode('{"big":12345678901234567}') .. ".").claims.big))
+    -- Claims that are not UTF-8 are refused either way.
+    assert.is_nil(ssf.set.decode(header .. "." .. jose.b64url_encode('{"s":"\xc0\xaf"}') .. "."))
+  end)
+
   it("decode refuses what is not a JWT with invalid_request, and raises on a non-string", function()
     for _, bad in ipairs { "", "hello", "a.b", "a.b.c.d", "a.b.c.d.e", "e30.e30", "!!!.e30.", "e30.W10.", "bm90IGpzb24.e30." } do
       local v, msg, info = ssf.set.decode(bad)
