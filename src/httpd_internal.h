@@ -117,6 +117,8 @@ void rx_count_answer(rx_server *s, unsigned status);
 size_t rx_expire(rx_server *s, double now, const char *body, struct MHD_Connection **conns,
 		 size_t cap, double *next);
 void rx_resume_all(struct MHD_Connection **conns, size_t n);
+/* With the lock held: the oldest request not yet handed out, or NULL. */
+request *rx_first_queued(rx_server *s);
 void *rx_reaper_main(void *arg);
 
 /* httpd_guard.c */

@@ -333,11 +333,14 @@ static enum MHD_Result on_complete(rx_server *s, request *r)
 			s->waiting = r;
 		s->waiting_tail = r;
 		s->n_waiting++;
+		/* Lua hears of a request that needs a check once the check
+		 * is done (httpd_verify.c), not now. */
 		if (s->keys != NULL) {
 			r->check = CHECK_PENDING;
 			pthread_cond_signal(&s->to_verify);
+		} else {
+			pthread_cond_signal(&s->arrived);
 		}
-		pthread_cond_signal(&s->arrived);
 		rx_new_deadline(s, r->deadline);
 	}
 	pthread_mutex_unlock(&s->lock);

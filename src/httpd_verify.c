@@ -254,8 +254,14 @@ static void *verifier_main(void *arg)
 			r->out.verified_gen = ks->gen;
 			if (key > 0)
 				s->verified++;
-			pthread_cond_broadcast(&s->arrived);
 		}
+		/* Lua takes requests in arrival order: only a check that
+		 * frees the oldest lets it go on. Checks ending behind one
+		 * still running wake no one (each wake is a context switch
+		 * on the Lua thread). */
+		request *head = rx_first_queued(s);
+		if (head != NULL && head->check == CHECK_NONE)
+			pthread_cond_broadcast(&s->arrived);
 		keyset_release(ks);
 	}
 	pthread_mutex_unlock(&s->lock);
