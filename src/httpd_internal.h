@@ -72,6 +72,7 @@ struct rx_server {
 	int port;
 
 	struct MHD_Daemon *daemon;
+	struct MHD_Response *empty; /* no body, no header: queued for many */
 	pthread_t reaper;
 	int have_sync, have_reaper;
 

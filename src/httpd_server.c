@@ -95,10 +95,15 @@ static int has_header(const char *packed, size_t n, const char *name)
 
 /* Sends an answer; close_after says the connection ends with it (for
  * refusals, which may leave a body unread). */
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *body,
-			     size_t len, const char *packed, size_t n_headers, const char *header,
-			     const char *value, int close_after)
+static enum MHD_Result reply(rx_server *s, struct MHD_Connection *conn, unsigned status,
+			     const char *body, size_t len, const char *packed, size_t n_headers,
+			     const char *header, const char *value, int close_after)
 {
+	/* The answer to nearly every push (202, nothing else): one response
+	 * made at start and queued again and again, instead of an allocation,
+	 * a mutex and their teardown per answer. */
+	if (len == 0 && n_headers == 0 && header == NULL && !close_after && status != 503)
+		return MHD_queue_response(conn, status, s->empty);
 	struct MHD_Response *res = MHD_create_response_from_buffer(
 		len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
 	if (res == NULL)
@@ -127,7 +132,7 @@ static enum MHD_Result refuse(rx_server *s, struct MHD_Connection *conn, unsigne
 			      const char *body, const char *header, const char *value)
 {
 	count(s, status);
-	return reply(conn, status, body, strlen(body), NULL, 0, header, value, 1);
+	return reply(s, conn, status, body, strlen(body), NULL, 0, header, value, 1);
 }
 
 static const char *header(struct MHD_Connection *conn, const char *name)
@@ -366,7 +371,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return on_body(s, r, upload_data, len);
 	}
 	if (r->state == RQ_ANSWERED)
-		return reply(conn, r->status, r->answer, r->answer_len, r->answer_headers,
+		return reply(s, conn, r->status, r->answer, r->answer_len, r->answer_headers,
 			     r->answer_n_headers, NULL, NULL, r->answer_static);
 	return on_complete(s, r);
 }
@@ -461,6 +466,8 @@ void rx_stop(rx_server *s)
 		MHD_stop_daemon(s->daemon);
 		s->daemon = NULL;
 	}
+	if (s->empty != NULL)
+		MHD_destroy_response(s->empty);
 	if (s->have_sync) {
 		pthread_mutex_destroy(&s->lock);
 		pthread_cond_destroy(&s->arrived);
@@ -581,6 +588,12 @@ rx_server *rx_start(const rx_options *o, char *err, size_t errlen)
 	int rc = init_sync(s);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot create a mutex: %s", strerror(rc));
+		rx_stop(s);
+		return NULL;
+	}
+	s->empty = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (s->empty == NULL) {
+		snprintf(err, errlen, "not enough memory");
 		rx_stop(s);
 		return NULL;
 	}
