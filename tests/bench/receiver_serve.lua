@@ -16,9 +16,15 @@ else
   -- Only the jti, which the receiver's repeat check and the counts below
   -- need, read without a JSON decode: Node's accept mode parses nothing,
   -- and this row measures the HTTP path and the hand-off to Lua.
+  -- Plain finds, not patterns: a Lua pattern tries every position.
   local b64url_decode = require("ssf.jose").b64url_decode
   opts.verifier = function(jwt)
-    return { claims = { jti = b64url_decode(jwt:match("%.([^.]+)%.")):match('"jti":"([^"]*)"') } }
+    local d1 = jwt:find(".", 1, true)
+    local d2 = d1 and jwt:find(".", d1 + 1, true)
+    local claims = d2 and b64url_decode(jwt:sub(d1 + 1, d2 - 1)) or ""
+    local at = claims:find('"jti":"', 1, true)
+    local to = at and claims:find('"', at + 7, true)
+    return { claims = { jti = to and claims:sub(at + 7, to - 1) } }
   end
 end
 local rx <close> = assert(ssf.receiver(opts))

@@ -5,9 +5,10 @@
 -- verification (Node then reads each body and answers 202; ssflua's
 -- verifier only reads the jti). Last, the generator's ceiling: the same
 -- wrk against Debian's nginx answering `return 202;` (one worker), which
--- checks nothing. Prints the median pushes per second of `runs` runs,
--- answers other than 202, peak RSS, and for ssflua how many distinct SETs
--- rx:next returned and how many twice. A run that sent more pushes
+-- checks nothing. Prints the median pushes per second of `runs` runs
+-- (ssflua's and Node's taken in turn) and their ratio, answers other than
+-- 202, peak RSS, and for ssflua how many distinct SETs rx:next returned
+-- and how many twice. A run that sent more pushes
 -- than there are distinct SETs is marked "cycled": its repeats are older
 -- than the receiver's jti memory, so rx:next returns them again. Not a
 -- test: it prints figures.
@@ -132,31 +133,41 @@ local function median(list)
   return list[(#list + 1) // 2]
 end
 
-local results = {}
+-- Runs ssflua and Node in turn, run after run, so that a change in the
+-- machine's speed (its neighbours move it by half) weighs on both alike.
 local function measure(label, conns, cmds, sets, n)
+  local rates, worst = {}, {}
   for _, who in ipairs { "ssflua", "node" } do
-    local rates, worst = {}, { non202 = 0, rss = 0, twice = 0, returned = math.huge, sent = 0 }
-    for _ = 1, runs do
-      local r = one_run(who, cmds[who], conns, sets)
-      rates[#rates + 1] = r.rate
-      worst.sent = math.max(worst.sent, r.sent or 0)
-      worst.non202 = math.max(worst.non202, r.non202)
-      worst.rss = math.max(worst.rss, r.rss or 0)
+    rates[who], worst[who] = {}, { non202 = 0, rss = 0, twice = 0, returned = math.huge, sent = 0 }
+  end
+  for _ = 1, runs do
+    for _, who in ipairs { "ssflua", "node" } do
+      local r, w = one_run(who, cmds[who], conns, sets), worst[who]
+      rates[who][#rates[who] + 1] = r.rate
+      w.sent = math.max(w.sent, r.sent or 0)
+      w.non202 = math.max(w.non202, r.non202)
+      w.rss = math.max(w.rss, r.rss or 0)
       if r.returned then
-        worst.returned = math.min(worst.returned, r.returned)
-        worst.twice = math.max(worst.twice, r.twice)
+        w.returned = math.min(w.returned, r.returned)
+        w.twice = math.max(w.twice, r.twice)
       end
     end
-    local row = ("%-7s %-14s %3d conns: %7.0f pushes/s (median of %d), non-202 %d, max RSS %.1f MiB")
-      :format(who, label, conns, median(rates), runs, worst.non202, worst.rss / 1024)
-    if who == "ssflua" then
-      row = row .. (", rx:next returned >= %d distinct, %d twice"):format(worst.returned, worst.twice)
-    end
-    if worst.sent > n then row = row .. " (cycled)" end
-    print(row)
-    io.stdout:flush()
-    results[#results + 1] = row
   end
+  local medians = {}
+  for _, who in ipairs { "ssflua", "node" } do
+    local w = worst[who]
+    medians[who] = median(rates[who])
+    local row = ("%-7s %-14s %3d conns: %7.0f pushes/s (median of %d), non-202 %d, max RSS %.1f MiB")
+      :format(who, label, conns, medians[who], runs, w.non202, w.rss / 1024)
+    if who == "ssflua" then
+      row = row .. (", rx:next returned >= %d distinct, %d twice"):format(w.returned, w.twice)
+    else
+      row = row .. (" (ssflua %.2fx)"):format(medians.ssflua / medians.node)
+    end
+    if w.sent > n then row = row .. " (cycled)" end
+    print(row)
+  end
+  io.stdout:flush()
 end
 
 print(("%d distinct pre-signed SETs per algorithm, wrk -t2 for %s s per run, %d runs each")
