@@ -18,17 +18,27 @@ static int sequence_length(unsigned c)
 	return 0;
 }
 
+/* What the scan does with each ASCII byte: go on, count a digit, or stop
+ * (NUL and '['). Bytes from 0x80 are UTF-8 and decoded. */
+enum { GO, DIGIT, STOP };
+static const unsigned char ASCII[128] = {
+	[0] = STOP, ['['] = STOP,
+	['0'] = DIGIT, ['1'] = DIGIT, ['2'] = DIGIT, ['3'] = DIGIT, ['4'] = DIGIT,
+	['5'] = DIGIT, ['6'] = DIGIT, ['7'] = DIGIT, ['8'] = DIGIT, ['9'] = DIGIT,
+};
+
 int ssf_json_plain(const unsigned char *s, size_t n)
 {
 	size_t digits = 0;
 	for (size_t i = 0; i < n;) {
 		unsigned c = s[i];
 		if (c < 0x80) {
-			if (c == 0 || c == '[')
+			unsigned kind = ASCII[c];
+			if (kind == GO) {
+				digits = 0;
+			} else if (kind == STOP || ++digits >= LONG_DIGITS) {
 				return 0;
-			digits = c >= '0' && c <= '9' ? digits + 1 : 0;
-			if (digits >= LONG_DIGITS)
-				return 0;
+			}
 			i++;
 			continue;
 		}
