@@ -179,8 +179,8 @@ end
 
 local MAX_HANDED_KEYS = 1024
 
--- The members a key's numbers come from, as they were handed to C.
-local KEY_MEMBERS = { "kty", "crv", "n", "e", "x", "y" }
+-- The members a key's numbers come from, as they were handed to C, by kty.
+local KEY_MEMBERS = { RSA = { "kty", "n", "e" }, EC = { "kty", "crv", "x", "y" } }
 
 -- A JWK's decoded numbers for ssf.httpd's verification threads: rsa, a, b;
 -- nil for a key they cannot use (ssf.set then checks it itself).
@@ -207,8 +207,9 @@ function Receiver:_hand_keys(jwks)
     if type(k) == "table" then rsa, a, b = key_numbers(k) end
     if a then
       list[#list + 1] = { rsa = rsa, a = a, b = b, kid = k.kid }
-      local was = { key = k }
-      for _, m in ipairs(KEY_MEMBERS) do was[m] = k[m] end
+      local members = KEY_MEMBERS[k.kty]
+      local was = { key = k, members = members }
+      for _, m in ipairs(members) do was[m] = k[m] end
       handed[#handed + 1] = was
     end
   end
@@ -223,10 +224,11 @@ end
 function Receiver:_proved_key(req)
   local was = req.key and req.keyset == self._handed_gen and self._handed and self._handed[req.key]
   if not was then return nil end
-  for _, m in ipairs(KEY_MEMBERS) do
-    if was.key[m] ~= was[m] then return nil end
+  local key = was.key
+  for _, m in ipairs(was.members) do
+    if key[m] ~= was[m] then return nil end
   end
-  return was.key
+  return key
 end
 
 function Receiver:_seen(jti)
@@ -320,14 +322,6 @@ function Receiver:_take_manual(req)
   return setmetatable(set, Unanswered)
 end
 
--- Whether jti is among the first n of jtis (a burst: at most BATCH).
-local function among(jtis, n, jti)
-  for i = 1, n do
-    if jtis[i] == jti then return true end
-  end
-  return false
-end
-
 -- ack = "auto": checks every request taken and answers the new valid ones
 -- 202 in one call; those answered in time join the SETs rx:next returns.
 -- A SET answered 503 (the script took longer than answer_timeout) is not
@@ -336,9 +330,10 @@ function Receiver:_take_batch()
   local srv = self._srv
   -- Lists kept from one burst to the next (their array parts stay grown);
   -- taken off the receiver meanwhile, in case a verifier calls rx:next.
-  local scratch = self._scratch or { {}, {}, {} }
+  local scratch = self._scratch or { {}, {}, {}, {} }
   self._scratch = nil
-  local ids, sets, jtis, n = scratch[1], scratch[2], scratch[3], 0
+  -- in_burst: the jtis of this burst's new SETs, as a set.
+  local ids, sets, jtis, in_burst, n = scratch[1], scratch[2], scratch[3], scratch[4], 0
   -- Repeats of a SET of this burst ({id, jti}): answered once it is.
   local repeats
   local failed, err
@@ -350,12 +345,13 @@ function Receiver:_take_batch()
       failed, err = true, jti
       break
     end
-    if set and jti and among(jtis, n, jti) then
+    if set and jti and in_burst[jti] then
       repeats = repeats or {}
       repeats[#repeats + 1] = { req.id, jti }
     elseif set then
       n = n + 1
       ids[n], sets[n], jtis[n] = req.id, set, jti or false
+      if jti then in_burst[jti] = true end
     end
   end
   if n > 0 then
@@ -368,7 +364,10 @@ function Receiver:_take_batch()
       end
     end
   end
-  for i = 1, n do ids[i], sets[i], jtis[i] = nil, nil, nil end
+  for i = 1, n do
+    if jtis[i] then in_burst[jtis[i]] = nil end
+    ids[i], sets[i], jtis[i] = nil, nil, nil
+  end
   self._scratch = scratch
   for _, r in ipairs(repeats or {}) do
     -- 202 when its first copy was answered 202; else the transmitter
