@@ -38,11 +38,13 @@
  * counts what it refuses) is the one that acts. */
 #define MHD_LIMIT_MARGIN 16
 /* Each connection's libmicrohttpd memory pool: the request line and
- * headers must fit (the body streams through it). libmicrohttpd zeroes the
- * pool between the requests of a kept-alive connection, so its default of
- * 32 KiB cost two large memsets per SET; headers of a push are a few
- * hundred bytes. */
-#define CONNECTION_MEMORY (16 * 1024)
+ * headers must fit (the body streams through it), so longer ones get 431,
+ * as with nginx's 8k header buffers. libmicrohttpd zeroes the pool between
+ * the requests of a kept-alive connection: its default of 32 KiB cost two
+ * large memsets per SET, and at 16 KiB they were still most of its
+ * thread's instructions (and flushed its cache); headers of a push are a
+ * few hundred bytes. */
+#define CONNECTION_MEMORY (8 * 1024)
 
 static const char BODY_400[] = "{\"err\":\"invalid_request\","
 			       "\"description\":\"Content-Type must be " SET_MEDIA_TYPE "\"}";

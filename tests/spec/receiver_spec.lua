@@ -165,6 +165,18 @@ describe("ssf.receiver", function()
     assert.are.same({ kind = "timeout" }, info)
   end)
 
+  it("takes request headers up to about 8 KiB and has libmicrohttpd answer 431 beyond", function()
+    rx = receiver()
+    local function with_header(n)
+      return { "Authorization: " .. AUTH, "Content-Type: " .. SET_TYPE, "X-Padding: " .. ("p"):rep(n) }
+    end
+    local wait = push(rx.endpoint_url, "jti-wide", with_header(6000))
+    assert.are.equal("jti-wide", assert(rx:next(10)).claims.jti)
+    assert.are.equal(202, (wait()))
+    assert.are.equal(431, (curl(rx.endpoint_url, { body = "jti-too-wide", headers = with_header(9000) })))
+    assert.is_nil(rx:next(0))
+  end)
+
   it("answers 202 to a valid SET and returns it with the raw JWT", function()
     rx = receiver()
     local wait = push(rx.endpoint_url, "jti-1")
