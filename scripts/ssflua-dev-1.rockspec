@@ -27,7 +27,7 @@ build = {
       incdirs = { "src" },
     },
     ["ssf.jose"] = {
-      sources = { "src/jose.c", "src/jose_key.c", "src/jose_verify.c", "src/jose_pkey.c", "src/jose_ecdsa.c", "src/b64url.c" },
+      sources = { "src/jose.c", "src/jose_key.c", "src/jose_verify.c", "src/jose_pkey.c", "src/jose_ecdsa.c", "src/b64url.c", "src/json_plain.c" },
       libraries = { "crypto" },
       incdirs = { "src" },
     },
