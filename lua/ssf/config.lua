@@ -79,7 +79,15 @@ function config.check_org(url, parse_url)
   elseif u.scheme ~= "https" then
     return nil, "org must use https"
   end
-  return u.scheme .. "://" .. u.host .. (u.port and ":" .. u.port or "")
+  local org = u.scheme .. "://" .. u.host .. (u.port and ":" .. u.port or "")
+  -- A host that libcurl reads as another host the next time is refused:
+  -- "https:/%39" reads as the host "9", and "https://9" as 0.0.0.9. The
+  -- org returned must read back as itself.
+  local again = parse_url(org)
+  if not again or again.host ~= u.host then
+    return nil, "org's host is not a plain host name or address"
+  end
+  return org
 end
 
 --- Checks once, when the client is made, that ca_file is a readable file

@@ -33,6 +33,8 @@ describe("ssf.client configuration", function()
       "http://acme.okta.com", "ftp://acme.okta.com", "https://user:pw@acme.okta.com",
       "https://acme.okta.com/path", "https://acme.okta.com?x=1", "https://acme.okta.com#f",
       "not a url", "http://127.0.0.1.evil.com", "http://localhost.evil.com",
+      -- A host that reads as another one the next time ("9", then 0.0.0.9).
+      "https:/%39",
     } do
       local c, msg, info = client { org = url, auth = auth }
       assert.is_nil(c, url)
