@@ -94,12 +94,7 @@ describe("ssf.client configuration", function()
 
   it("refuses, with transport nginx, the options nginx cannot apply per request", function()
     local base = { org = "https://a.okta.com", auth = auth, transport = "nginx" }
-    local function with(k, v)
-      local o = {}
-      for key, val in pairs(base) do o[key] = val end
-      o[k] = v
-      return o
-    end
+    local function with(k, v) return env.with(base, k, v) end
     for name, value in pairs { timeout = 5, connect_timeout = 30, proxy = "http://127.0.0.1:3128" } do
       local c, msg, info = client(with(name, value))
       assert.is_nil(c, name)

@@ -6,6 +6,7 @@
 local ssf = require "ssf"
 local json = require "ssf.json"
 local emuapp = require "emuapp"
+local env = require "env"
 local routes = require "ssf.emulator.routes"
 
 local call, stream_body = emuapp.call, emuapp.stream_body
@@ -444,12 +445,7 @@ describe("routes.new", function()
   it("raises on misuse, naming the setting", function()
     local pem = emuapp.key("signing"):private_pem()
     local base = { org = emuapp.ORG, signing_key = pem, signing_kid = "k" }
-    local function with(k, v)
-      local cfg = {}
-      for a, b in pairs(base) do cfg[a] = b end
-      cfg[k] = v
-      return cfg
-    end
+    local function with(k, v) return env.with(base, k, v) end
     assert.has_error(function() routes.new(nil) end, "bad argument #1 to 'new' (cfg table expected, got nil)")
     assert.error_matches(function() routes.new(with("org", "127.0.0.1:80")) end, "cfg.org")
     assert.error_matches(function() routes.new(with("signing_key", "not a key")) end, "cfg.signing_key: no private key found")

@@ -67,6 +67,15 @@ function env.eventually(cond, seconds)
   return cond()
 end
 
+-- A copy of the options table base with option k set to v: for checks
+-- that change one option at a time.
+function env.with(base, k, v)
+  local o = {}
+  for key, val in pairs(base) do o[key] = val end
+  o[k] = v
+  return o
+end
+
 -- Lua 5.4's real to-be-closed variable; nil under LuaJIT, whose parser has
 -- no `<close>`.
 local close_scope = load([[
