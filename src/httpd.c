@@ -33,11 +33,6 @@
  *                             "interrupted"
  *   server:respond(id, status [, body [, headers]]) -> true | false
  *                             (unknown or expired id)
- *   server:respond_many(ids, status) -> nil | {[i] = true, ...}: each id
- *                             answered status with no body, as respond
- *                             would, in one pass; nil when every id was
- *                             waiting, else the positions in ids of those
- *                             that were not (respond's false)
  *   server:stats()         -> {[400]=n, [401]=n, [404]=n, [405]=n,
  *                              [413]=n, [501]=n, [503]=n, waiting=n,
  *                              connections=n, buffered=n, refused=n,
@@ -324,40 +319,6 @@ static int server_respond(lua_State *L)
 	return 1;
 }
 
-static int server_respond_many(lua_State *L)
-{
-	box *b = check_box(L);
-	luaL_checktype(L, 2, LUA_TTABLE);
-	lua_Integer status = ssf_checkinteger(L, 3);
-	luaL_argcheck(L, status >= 200 && status <= 599, 3, "HTTP status out of range");
-	size_t n = ssf_rawlen(L, 2);
-	luaL_argcheck(L, n <= MAX_PENDING_LIMIT, 2, "at most 65536 ids");
-	/* Lua-owned, so that a raise while reading the list loses nothing. */
-	int64_t *ids = ssf_newuserdata(L, (n > 0 ? n : 1) * (sizeof *ids + sizeof(int)));
-	int *done = (int *)(ids + n);
-	for (size_t i = 0; i < n; i++) {
-		ssf_rawgeti(L, 2, (lua_Integer)i + 1);
-		if (!ssf_isinteger(L, -1))
-			return luaL_error(L, "bad argument #1 to 'respond_many' (ids must be integers)");
-		ids[i] = (int64_t)lua_tointeger(L, -1);
-		lua_pop(L, 1);
-	}
-	rx_answer_many(b->s, ids, n, (unsigned)status, done);
-	/* Nothing to allocate in the usual case, where every id waited. */
-	lua_pushnil(L);
-	for (size_t i = 0; i < n; i++) {
-		if (done[i])
-			continue;
-		if (lua_isnil(L, -1)) {
-			lua_pop(L, 1);
-			lua_createtable(L, 0, 1);
-		}
-		lua_pushboolean(L, 1);
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-	}
-	return 1;
-}
-
 static int server_stats(lua_State *L)
 {
 	box *b = check_box(L);
@@ -544,7 +505,6 @@ int luaopen_ssf_httpd(lua_State *L)
 		{ "port", server_port },       { "poll", server_poll },
 		{ "respond", server_respond }, { "stats", server_stats },
 		{ "close", server_close },     { "keys", server_keys },
-		{ "respond_many", server_respond_many },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg funcs[] = {

@@ -248,33 +248,6 @@ int rx_answer(rx_server *s, int64_t id, unsigned status, char *body, size_t len,
 	return 1;
 }
 
-void rx_answer_many(rx_server *s, const int64_t *ids, size_t n, unsigned status, int *done)
-{
-	struct MHD_Connection *conns[BATCH];
-	for (size_t at = 0; at < n;) {
-		size_t k = 0;
-		pthread_mutex_lock(&s->lock);
-		/* ids come in the order they were taken, which is the list's:
-		 * each search goes on from where the last one stopped, and
-		 * starts over only for an id out of that order. */
-		request *r = s->waiting;
-		for (; at < n && k < BATCH; at++) {
-			request *found = r;
-			while (found != NULL && !(found->state == RQ_TAKEN && found->id == ids[at]))
-				found = found->next;
-			if (found == NULL)
-				found = find_taken(s, ids[at]);
-			done[at] = found != NULL;
-			if (found == NULL)
-				continue;
-			r = found->next;
-			conns[k++] = settle(s, found, status, NULL, 0, 0, NULL, 0);
-		}
-		pthread_mutex_unlock(&s->lock);
-		rx_resume_all(conns, k);
-	}
-}
-
 void rx_get_stats(rx_server *s, rx_stats *out)
 {
 	pthread_mutex_lock(&s->lock);

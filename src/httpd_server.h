@@ -81,12 +81,6 @@ int rx_take(rx_server *s, double timeout, rx_taken *out, size_t cap, size_t *n);
 int rx_answer(rx_server *s, int64_t id, unsigned status, char *body, size_t len, char *headers,
 	      size_t n_headers);
 
-/* Answers n taken requests with status and no body: the lock is taken
- * once per 16 of them, and their connections are resumed after it is
- * released. done[i] gets whether ids[i] was waiting for an answer (as
- * rx_answer's result). */
-void rx_answer_many(rx_server *s, const int64_t *ids, size_t n, unsigned status, int *done);
-
 /* A public key for the verification threads: RSA n and e (rsa != 0) or a
  * P-256 point x and y, decoded, and the kid (NULL for none). */
 typedef struct rx_key_spec {

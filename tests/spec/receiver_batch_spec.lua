@@ -1,6 +1,6 @@
 -- ssf.receiver's rx:next with ack = "auto" takes the SETs waiting in C in
--- bursts of up to 32, answers the valid ones 202 together and then hands
--- them out one per call, in arrival order, each once; ack = "manual"
+-- bursts of up to 32, answers each valid one 202 as soon as it is checked
+-- and then hands them out one per call, in arrival order, each once; ack = "manual"
 -- answers nothing before set:ack(). The requests are made to wait in C
 -- one by one (each curl started once the one before it is queued), so
 -- their arrival order is known. Counts only, no timing.
@@ -44,7 +44,8 @@ describe("ssf.receiver's bursts", function()
 
   -- Pushes each SET of jtis on its own connection, starting each once the
   -- one before it waits in C. Returns a function that waits (bounded) for
-  -- every answer and returns the statuses, in the same order.
+  -- every answer and returns the statuses, in the same order, and the
+  -- files each curl's status lands in once it has its answer.
   local function push(rx, jtis)
     local base = rx:stats().waiting
     local files = {}
@@ -65,7 +66,7 @@ describe("ssf.receiver's bursts", function()
         statuses[i] = tonumber(env.read(f))
       end
       return statuses
-    end
+    end, files
   end
 
   local function names(prefix, n)
@@ -80,7 +81,7 @@ describe("ssf.receiver's bursts", function()
     return list
   end
 
-  it("answer a burst 202 together, then hand it out in order, each once", function()
+  it("answer a burst's SETs 202, then hand them out in order, each once", function()
     local rx = receiver()
     local n = BATCH + 8
     local wait = push(rx, names("s", n))
@@ -98,6 +99,26 @@ describe("ssf.receiver's bursts", function()
     assert.are.equal(0, rx:stats().waiting)
     assert.is_nil(rx:next(0))
     assert.are.same(all(202, n), wait())
+  end)
+
+  it("answer each SET of a burst as soon as it is checked, not after the burst", function()
+    -- While the second SET is checked, the first one's client already
+    -- has its answer: its connection is free for the next SET.
+    local first_answered, files
+    local rx = assert(ssf.receiver { verifier = function(jwt)
+      local set = verifier(jwt)
+      if set.claims.jti == "second" then
+        first_answered = env.eventually(function() return env.read(files[1]) ~= nil end, 10)
+      end
+      return set
+    end })
+    finally(function() rx:close() end)
+    local wait
+    wait, files = push(rx, { "first", "second" })
+    assert.are.equal("first", assert(rx:next(60)).claims.jti)
+    assert.is_true(first_answered)
+    assert.are.equal("second", assert(rx:next(60)).claims.jti)
+    assert.are.same({ 202, 202 }, wait())
   end)
 
   it("return a repeat within a burst once and answer both copies 202", function()
