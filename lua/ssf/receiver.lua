@@ -402,9 +402,10 @@ end
 --- each once.
 --- ack = "auto" (the default) takes a burst of up to BATCH (32) waiting
 --- requests at once and answers each valid one 202 as soon as it is
---- checked; it returns the first once the whole burst is checked: the others wait in the receiver, answered, for the
---- next calls (which return them without polling), and rx:next still
---- returns them after rx:close(). A script that stops calling rx:next
+--- checked; it returns the first once the whole burst is checked: the
+--- others wait in the receiver, answered, for the next calls (which
+--- return them without polling), and rx:next still returns them after
+--- rx:close(). A script that stops calling rx:next
 --- therefore holds at most BATCH SETs its transmitter thinks delivered;
 --- ack = "manual" holds none.
 --- With ack = "manual" the SET is not answered yet: set:ack() answers 202
