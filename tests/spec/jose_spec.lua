@@ -299,6 +299,8 @@ describe("ssf.jose", function()
         -- The same key and bytes under a sibling alg do not pass.
         local other = alg == "PS256" and "RS256" or "PS256"
         assert.is_nil(jose.verify(jwk, other, input, sig), alg .. " as " .. other)
+        -- Each alg keeps its own context for the key, unchanged by the others.
+        assert.is_true(jose.verify(jwk, alg, input, sig), alg .. " again")
       end
     end)
 
