@@ -8,7 +8,9 @@
 -- checks nothing. Prints the median pushes per second of `runs` runs
 -- (ssflua's and Node's taken in turn) and their ratio, answers other than
 -- 202, peak RSS, and for ssflua how many distinct SETs rx:next returned
--- and how many twice. A run that sent more pushes
+-- and how many twice. Before each algorithm's rows, the rate of its
+-- signature checks alone, one process per core, and each row's share of
+-- it. A run that sent more pushes
 -- than there are distinct SETs is marked "cycled": its repeats are older
 -- than the receiver's jti memory, so rx:next returns them again. Not a
 -- test: it prints figures.
@@ -135,7 +137,8 @@ end
 
 -- Runs ssflua and Node in turn, run after run, so that a change in the
 -- machine's speed (its neighbours move it by half) weighs on both alike.
-local function measure(label, conns, cmds, sets, n)
+-- ceiling: the signature checks per second the cores allow (or nil).
+local function measure(label, conns, cmds, sets, n, ceiling)
   local rates, worst = {}, {}
   for _, who in ipairs { "ssflua", "node" } do
     rates[who], worst[who] = {}, { non202 = 0, rss = 0, twice = 0, returned = math.huge, sent = 0 }
@@ -164,10 +167,38 @@ local function measure(label, conns, cmds, sets, n)
     else
       row = row .. (" (ssflua %.2fx)"):format(medians.ssflua / medians.node)
     end
+    if ceiling then row = row .. (", %.0f%% of the checks' ceiling"):format(100 * medians[who] / ceiling) end
     if w.sent > n then row = row .. " (cycled)" end
     print(row)
   end
   io.stdout:flush()
+end
+
+-- The signature checks alone (tests/bench/check_rate.lua), one process
+-- per core at once: their sum bounds any receiver on these cores that
+-- checks each SET, before it does anything else (and the load generator
+-- takes its share of the same cores). Prints and returns it.
+local function check_ceiling(alg, sets, jwks)
+  local p = assert(io.popen("getconf _NPROCESSORS_ONLN"))
+  local cores = math.tointeger(tonumber(p:read("l"))) or 1
+  p:close()
+  local procs = {}
+  for i = 1, cores do
+    procs[i] = assert(io.popen(("%s %s %s %s %s %s"):format(q(ssflua), q(here .. "/check_rate.lua"),
+      q(sets), q(jwks), alg, seconds)))
+  end
+  local total = 0
+  for _, proc in ipairs(procs) do
+    local out = proc:read("a")
+    proc:close()
+    local n, s = out:match("checks (%d+) in ([%d.]+) s")
+    assert(n, "check_rate.lua failed: " .. out)
+    total = total + tonumber(n) / tonumber(s)
+  end
+  print(("%-7s %-14s signature checks alone, %d processes at once: %.0f/s (ssf.jose.verify)")
+    :format("checks", alg, cores, total))
+  io.stdout:flush()
+  return total
 end
 
 print(("%d distinct pre-signed SETs per algorithm, wrk -t2 for %s s per run, %d runs each")
@@ -181,7 +212,8 @@ for _, alg in ipairs { "RS256", "ES256" } do
     ssflua = ("%s verify %s %s %s"):format(serve, q(jwks), q(ISS), q(AUD)),
     node = ("%s verify %s %s %s"):format(node, q(jwks), q(ISS), q(AUD)),
   }
-  for _, conns in ipairs { 16, 64 } do measure(alg, conns, cmds, sets, count) end
+  local ceiling = check_ceiling(alg, sets, jwks)
+  for _, conns in ipairs { 16, 64 } do measure(alg, conns, cmds, sets, count, ceiling) end
 end
 local plain = { ssflua = serve .. " accept", node = node .. " accept" }
 local tokens = make_sets("none", count * 5)

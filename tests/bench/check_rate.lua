@@ -1,0 +1,36 @@
+-- Signature checks per second on one core for the pre-signed SETs of
+-- tests/bench/receiver_vs_node.lua, through ssf.jose.verify: the libcrypto
+-- path of the receiver's verification threads (SHA-256 of the signing
+-- input, the key imported once). That bench runs one of these per core at
+-- once; their sum is what checking those signatures alone allows any
+-- receiver on these cores. Not a test.
+--   ssflua tests/bench/check_rate.lua SETS_FILE JWKS_FILE ALG SECONDS
+local ssf = require "ssf"
+local jose = require "ssf.jose"
+local clock = require("ssf.httpd").clock
+
+local sets_file, jwks_file, alg, seconds = ...
+seconds = assert(tonumber(seconds), "SECONDS must be a number")
+local f = assert(io.open(jwks_file))
+local jwk = ssf.json.decode(f:read("a")).keys[1]
+f:close()
+
+-- Split and decoded before the clock starts: the figure is the checks.
+local inputs, signatures = {}, {}
+for line in io.lines(sets_file) do
+  local input, signature = line:match("^(.*)%.([^.]*)$")
+  inputs[#inputs + 1], signatures[#inputs + 1] = input, jose.b64url_decode(signature)
+  if #inputs == 1000 then break end
+end
+assert(#inputs > 0, "no SETs in " .. sets_file)
+
+-- The clock is read every 50 checks, and the SETs are taken in turn.
+local n, start = 0, clock()
+repeat
+  for _ = 1, 50 do
+    local i = n % #inputs + 1
+    assert(jose.verify(jwk, alg, inputs[i], signatures[i]))
+    n = n + 1
+  end
+until clock() - start >= seconds
+print(("checks %d in %.3f s"):format(n, clock() - start))
