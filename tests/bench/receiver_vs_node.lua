@@ -8,9 +8,10 @@
 -- checks nothing. Prints the median pushes per second of `runs` runs
 -- (ssflua's and Node's taken in turn) and their ratio, answers other than
 -- 202, peak RSS, and for ssflua how many distinct SETs rx:next returned
--- and how many twice. Before each algorithm's rows, the rate of its
--- signature checks alone, one process per core, and each row's share of
--- it. A run that sent more pushes
+-- and how many twice. Before and after each algorithm's rows, the rate
+-- of its signature checks alone, one process per core (the machine's
+-- speed drifts; each row's share is of the rate before). A run that sent
+-- more pushes
 -- than there are distinct SETs is marked "cycled": its repeats are older
 -- than the receiver's jti memory, so rx:next returns them again. Not a
 -- test: it prints figures.
@@ -178,7 +179,7 @@ end
 -- per core at once: their sum bounds any receiver on these cores that
 -- checks each SET, before it does anything else (and the load generator
 -- takes its share of the same cores). Prints and returns it.
-local function check_ceiling(alg, sets, jwks)
+local function check_ceiling(alg, sets, jwks, when)
   local p = assert(io.popen("getconf _NPROCESSORS_ONLN"))
   local cores = math.tointeger(tonumber(p:read("l"))) or 1
   p:close()
@@ -195,8 +196,8 @@ local function check_ceiling(alg, sets, jwks)
     assert(n, "check_rate.lua failed: " .. out)
     total = total + tonumber(n) / tonumber(s)
   end
-  print(("%-7s %-14s signature checks alone, %d processes at once: %.0f/s (ssf.jose.verify)")
-    :format("checks", alg, cores, total))
+  print(("%-7s %-14s signature checks alone, %d processes at once, %s the rows: %.0f/s")
+    :format("checks", alg, cores, when, total))
   io.stdout:flush()
   return total
 end
@@ -212,8 +213,9 @@ for _, alg in ipairs { "RS256", "ES256" } do
     ssflua = ("%s verify %s %s %s"):format(serve, q(jwks), q(ISS), q(AUD)),
     node = ("%s verify %s %s %s"):format(node, q(jwks), q(ISS), q(AUD)),
   }
-  local ceiling = check_ceiling(alg, sets, jwks)
+  local ceiling = check_ceiling(alg, sets, jwks, "before")
   for _, conns in ipairs { 16, 64 } do measure(alg, conns, cmds, sets, count, ceiling) end
+  check_ceiling(alg, sets, jwks, "after")
 end
 local plain = { ssflua = serve .. " accept", node = node .. " accept" }
 local tokens = make_sets("none", count * 5)
