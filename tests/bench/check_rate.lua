@@ -19,8 +19,9 @@ f:close()
 local inputs, signatures = {}, {}
 for line in io.lines(sets_file) do
   local input, signature = line:match("^(.*)%.([^.]*)$")
-  inputs[#inputs + 1], signatures[#inputs + 1] = input, jose.b64url_decode(signature)
-  if #inputs == 1000 then break end
+  local i = #inputs + 1
+  inputs[i], signatures[i] = input, jose.b64url_decode(signature)
+  if i == 1000 then break end
 end
 assert(#inputs > 0, "no SETs in " .. sets_file)
 
