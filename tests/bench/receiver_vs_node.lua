@@ -11,10 +11,9 @@
 -- and how many twice. Before and after each algorithm's rows, the rate
 -- of its signature checks alone, one process per core (the machine's
 -- speed drifts; each row's share is of the rate before). A run that sent
--- more pushes
--- than there are distinct SETs is marked "cycled": its repeats are older
--- than the receiver's jti memory, so rx:next returns them again. Not a
--- test: it prints figures.
+-- more pushes than there are distinct SETs is marked "cycled": its
+-- repeats are older than the receiver's jti memory, so rx:next returns
+-- them again. Not a test: it prints figures.
 --   build/bin/ssflua tests/bench/receiver_vs_node.lua [count [seconds [runs]]]
 -- count SETs are signed per algorithm (default 40,000); without
 -- verification the tokens are unsigned and five times as many.
@@ -175,14 +174,18 @@ local function measure(label, conns, cmds, sets, n, ceiling)
   io.stdout:flush()
 end
 
+local cores
+do
+  local p = assert(io.popen("getconf _NPROCESSORS_ONLN"))
+  cores = math.tointeger(tonumber(p:read("l"))) or 1
+  p:close()
+end
+
 -- The signature checks alone (tests/bench/check_rate.lua), one process
 -- per core at once: their sum bounds any receiver on these cores that
 -- checks each SET, before it does anything else (and the load generator
 -- takes its share of the same cores). Prints and returns it.
 local function check_ceiling(alg, sets, jwks, when)
-  local p = assert(io.popen("getconf _NPROCESSORS_ONLN"))
-  local cores = math.tointeger(tonumber(p:read("l"))) or 1
-  p:close()
   local procs = {}
   for i = 1, cores do
     procs[i] = assert(io.popen(("%s %s %s %s %s %s"):format(q(ssflua), q(here .. "/check_rate.lua"),
