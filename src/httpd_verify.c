@@ -201,8 +201,7 @@ static int check_jws(const struct rx_keyset *ks, prepared *p, const char *jws, s
 		const unsigned char *msg = (const unsigned char *)jws;
 		size_t mlen = (size_t)(d2 - jws);
 		EVP_PKEY_CTX *ctx = prepared_ctx(p, ks, i, *alg);
-		if (ctx != NULL ? ssf_jose_check_prepared(ctx, p->md, al, ks->md[*alg], msg, mlen, sig, sn)
-				: ssf_jose_check(k->pkey, al, ks->md[*alg], msg, mlen, sig, sn))
+		if (ssf_jose_check(ctx, p->md, k->pkey, al, ks->md[*alg], msg, mlen, sig, sn))
 			return (int)i + 1;
 	}
 	return 0;

@@ -125,9 +125,10 @@ EVP_PKEY_CTX *ssf_jose_prepare(EVP_PKEY *pkey, const ssf_jose_alg *alg, const EV
 	return ctx;
 }
 
-int ssf_jose_check_prepared(EVP_PKEY_CTX *ctx, EVP_MD_CTX *mdctx, const ssf_jose_alg *alg,
-			    const EVP_MD *md, const unsigned char *msg, size_t mlen,
-			    const unsigned char *sig, size_t slen)
+/* The check itself, with contexts made for pkey and alg. */
+static int check_with(EVP_PKEY_CTX *ctx, EVP_MD_CTX *mdctx, const ssf_jose_alg *alg,
+		      const EVP_MD *md, const unsigned char *msg, size_t mlen,
+		      const unsigned char *sig, size_t slen)
 {
 	unsigned char der[SSF_ES256_DER_MAX], digest[EVP_MAX_MD_SIZE];
 	unsigned dlen = 0;
@@ -141,13 +142,16 @@ int ssf_jose_check_prepared(EVP_PKEY_CTX *ctx, EVP_MD_CTX *mdctx, const ssf_jose
 	       EVP_PKEY_verify(ctx, sig, slen, digest, dlen) == 1;
 }
 
-int ssf_jose_check(EVP_PKEY *pkey, const ssf_jose_alg *alg, const EVP_MD *md,
-		   const unsigned char *msg, size_t mlen, const unsigned char *sig, size_t slen)
+int ssf_jose_check(EVP_PKEY_CTX *ctx, EVP_MD_CTX *mdctx, EVP_PKEY *pkey, const ssf_jose_alg *alg,
+		   const EVP_MD *md, const unsigned char *msg, size_t mlen,
+		   const unsigned char *sig, size_t slen)
 {
-	EVP_PKEY_CTX *ctx = ssf_jose_prepare(pkey, alg, md);
-	EVP_MD_CTX *mdctx = ctx != NULL ? EVP_MD_CTX_new() : NULL;
-	int ok = mdctx != NULL && ssf_jose_check_prepared(ctx, mdctx, alg, md, msg, mlen, sig, slen);
-	EVP_MD_CTX_free(mdctx);
-	EVP_PKEY_CTX_free(ctx);
+	if (ctx != NULL && mdctx != NULL)
+		return check_with(ctx, mdctx, alg, md, msg, mlen, sig, slen);
+	EVP_PKEY_CTX *own = ssf_jose_prepare(pkey, alg, md);
+	EVP_MD_CTX *own_md = own != NULL ? EVP_MD_CTX_new() : NULL;
+	int ok = own_md != NULL && check_with(own, own_md, alg, md, msg, mlen, sig, slen);
+	EVP_MD_CTX_free(own_md);
+	EVP_PKEY_CTX_free(own);
 	return ok;
 }

@@ -30,17 +30,16 @@ int ssf_jose_alg_index(const char *name, size_t len);
 EVP_PKEY *ssf_jose_import(int rsa, const unsigned char *a, size_t alen, const unsigned char *b,
 			  size_t blen, const char **why);
 
-/* 1 when sig (in JWS form: R||S for ES256) is alg's signature of msg under
- * pkey, with md the digest alg names; 0 otherwise. */
-int ssf_jose_check(EVP_PKEY *pkey, const ssf_jose_alg *alg, const EVP_MD *md,
-		   const unsigned char *msg, size_t mlen, const unsigned char *sig, size_t slen);
-/* The same in two steps, for many checks with one key: a context that
- * checks alg's signatures under pkey (NULL on failure; free it with
- * EVP_PKEY_CTX_free), made once, and a check with it. Neither context may
- * be used by two threads at once; mdctx is any digest context, reused. */
+/* A context that checks alg's signatures under pkey, made once for many
+ * checks with one key (NULL on failure; free it with EVP_PKEY_CTX_free).
+ * No context may be used by two threads at once. */
 EVP_PKEY_CTX *ssf_jose_prepare(EVP_PKEY *pkey, const ssf_jose_alg *alg, const EVP_MD *md);
-int ssf_jose_check_prepared(EVP_PKEY_CTX *ctx, EVP_MD_CTX *mdctx, const ssf_jose_alg *alg,
-			    const EVP_MD *md, const unsigned char *msg, size_t mlen,
-			    const unsigned char *sig, size_t slen);
+/* 1 when sig (in JWS form: R||S for ES256) is alg's signature of msg under
+ * pkey, with md the digest alg names; 0 otherwise. ctx (from
+ * ssf_jose_prepare for pkey and alg) and mdctx (any digest context) are
+ * used when both are given, else both are made for this check alone. */
+int ssf_jose_check(EVP_PKEY_CTX *ctx, EVP_MD_CTX *mdctx, EVP_PKEY *pkey, const ssf_jose_alg *alg,
+		   const EVP_MD *md, const unsigned char *msg, size_t mlen,
+		   const unsigned char *sig, size_t slen);
 
 #endif

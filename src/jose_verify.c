@@ -233,10 +233,7 @@ int ssf_jose_verify(lua_State *L)
 	if (s != NULL) {
 		if (s->ctx[ai] == NULL)
 			s->ctx[ai] = ssf_jose_prepare(s->pkey, alg, c->md[ai]);
-		/* Without a context (out of memory), one made for this check. */
-		ok = s->ctx[ai] != NULL && c->mdctx != NULL
-			     ? ssf_jose_check_prepared(s->ctx[ai], c->mdctx, alg, c->md[ai], msg, mlen, sig, slen)
-			     : ssf_jose_check(s->pkey, alg, c->md[ai], msg, mlen, sig, slen);
+		ok = ssf_jose_check(s->ctx[ai], c->mdctx, s->pkey, alg, c->md[ai], msg, mlen, sig, slen);
 		why = "signature does not verify";
 	}
 	ERR_clear_error();
