@@ -12,25 +12,31 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local bodies, index, step = {}, 1, 1
+-- Each thread's requests are formatted once, before the clock starts: wrk
+-- shares the receivers' cores, and formatting each request as it went took
+-- a fifth of wrk's CPU (13.0 against 10.4 µs per push, medians of three
+-- runs at 64 connections) and made garbage for its GC.
+local requests, index = {}, 1
 non202 = 0
 
 function init(args)
-  local f = assert(io.open(args[1]))
-  for line in f:lines() do bodies[#bodies + 1] = line end
-  f:close()
-  step = tonumber(args[2])
-  index = id + 1
+  local step, line_no = tonumber(args[2]), 0
   wrk.headers["Authorization"] = "Bearer bench"
   wrk.headers["Content-Type"] = "application/secevent+jwt"
   wrk.method = "POST"
+  local f = assert(io.open(args[1]))
+  for line in f:lines() do
+    if line_no % step == id then requests[#requests + 1] = wrk.format(nil, nil, nil, line) end
+    line_no = line_no + 1
+  end
+  f:close()
+  assert(#requests > 0, "no SETs for this thread in " .. args[1])
 end
 
 function request()
-  local body = bodies[index]
-  index = index + step
-  if index > #bodies then index = index - #bodies end
-  return wrk.format(nil, nil, nil, body)
+  local r = requests[index]
+  index = index < #requests and index + 1 or 1
+  return r
 end
 
 function response(status)
