@@ -133,6 +133,7 @@ void *rx_reaper_main(void *arg)
 {
 	rx_server *s = arg;
 	struct MHD_Connection *conns[BATCH];
+	rx_name_thread("ssf-reaper");
 	pthread_mutex_lock(&s->lock);
 	while (!s->closing) {
 		double next, now = rx_clock();

@@ -29,7 +29,6 @@
 #include "jose.h"
 #include "jose_pkey.h"
 
-#define MAX_VERIFIERS 4
 /* A SET's header is a few dozen bytes; one far larger gets no proof. */
 #define HEADER_MAX 1024
 
@@ -242,6 +241,7 @@ static void *verifier_main(void *arg)
 {
 	rx_server *s = arg;
 	prepared p = { .md = EVP_MD_CTX_new() };
+	rx_name_thread("ssf-verify");
 	pthread_mutex_lock(&s->lock);
 	while (!s->closing) {
 		request *r = s->waiting;

@@ -101,6 +101,16 @@ describe("ssf.receiver's verification threads", function()
     finally(function() rx:close() end)
     warm_up(rx)
     assert.are.equal(0, rx:stats().verified)
+    -- The threads go by their names in top -H (and in the receiver bench,
+    -- which reads the checks' CPU time by them): one per core, up to 4.
+    local stat = env.read("/proc/self/stat")
+    if stat then
+      local task = "/proc/" .. stat:match("^%d+") .. "/task/"
+      local _, names = env.run("cat " .. task .. "*/comm")
+      local _, cores = env.run("getconf _NPROCESSORS_ONLN")
+      assert.are.equal(math.min(4, tonumber(cores)), select(2, names:gsub("ssf%-verify\n", "")))
+      assert.are.equal(1, select(2, names:gsub("ssf%-reaper\n", "")))
+    end
     local conns, per, waits = 3, 12, {}
     for c = 1, conns do
       local bodies = {}
