@@ -6,7 +6,8 @@
 // tests/fake installs (npm ci in tests/fake).
 //   node tests/bench/node_receiver.mjs verify JWKS_FILE ISS AUD
 //   node tests/bench/node_receiver.mjs accept      (202 to every POST, no checks)
-// Prints "listening URL"; on SIGINT prints "maxrss <KiB>" and exits.
+// Prints "listening URL"; on SIGINT prints "maxrss <KiB> cpu <seconds>"
+// (user and system CPU since it started listening, all threads) and exits.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, jwtVerify } from '../fake/node_modules/jose/dist/node/esm/index.js';
@@ -86,11 +87,14 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 30000;
+let cpuAtStart;
 server.listen(0, '127.0.0.1', () => {
+  cpuAtStart = process.cpuUsage();
   console.log(`listening http://127.0.0.1:${server.address().port}/ssf/events`);
 });
 process.on('SIGINT', () => {
   const hwm = readFileSync('/proc/self/status', 'utf8').match(/VmHWM:\s+(\d+)/);
-  console.log(`maxrss ${hwm ? hwm[1] : '?'}`);
+  const cpu = process.cpuUsage(cpuAtStart);
+  console.log(`maxrss ${hwm ? hwm[1] : '?'} cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)}`);
   process.exit(0);
 });

@@ -1,6 +1,8 @@
 -- The ssflua side of tests/bench/receiver_vs_node.lua: an ssf.receiver that
 -- takes SETs with rx:next until the file STOP exists, then prints how many
--- distinct SETs it returned, how many it returned twice, and its peak RSS.
+-- distinct SETs it returned, how many it returned twice, its peak RSS, and
+-- the CPU seconds it spent after it started listening: its verification
+-- threads' (named ssf-verify) and its other threads'.
 --   ssflua tests/bench/receiver_serve.lua STOP verify JWKS_FILE ISS AUD
 --   ssflua tests/bench/receiver_serve.lua STOP accept      (no checks: reads the jti)
 -- The SETs' jtis are "bench-<n>", as receiver_vs_node.lua signs them.
@@ -27,7 +29,25 @@ else
     return { claims = { jti = to and claims:sub(at + 7, to - 1) } }
   end
 end
+local function read_command(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+local tick = tonumber(read_command("getconf CLK_TCK")) or 100
+local pid = assert(io.open("/proc/self/stat")):read("l"):match("^%d+")
+-- User and system CPU seconds in a /proc stat line (the fields after the
+-- command name, which is in parentheses).
+local function cpu_of(stat)
+  local fields = {}
+  for field in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = field end
+  return (tonumber(fields[12]) + tonumber(fields[13])) / tick
+end
+local function process_cpu() return cpu_of(read_command("cat /proc/" .. pid .. "/stat")) end
+
 local rx <close> = assert(ssf.receiver(opts))
+local cpu_at_start = process_cpu()
 print("listening " .. rx.endpoint_url)
 io.stdout:flush()
 
@@ -45,7 +65,12 @@ while true do
     break
   end
 end
+local checks = 0
+for stat in read_command("cat /proc/" .. pid .. "/task/*/stat"):gmatch("[^\n]+") do
+  if stat:match("%((.*)%)") == "ssf-verify" then checks = checks + cpu_of(stat) end
+end
+local other = process_cpu() - cpu_at_start - checks
 local f = assert(io.open("/proc/self/status"))
 local hwm = f:read("a"):match("VmHWM:%s+(%d+)")
 f:close()
-print(("returned %d twice %d maxrss %s"):format(returned, twice, hwm))
+print(("returned %d twice %d maxrss %s cpu checks %.2f other %.2f"):format(returned, twice, hwm, checks, other))

@@ -7,10 +7,13 @@
 -- wrk against Debian's nginx answering `return 202;` (one worker), which
 -- checks nothing. Prints the median pushes per second of `runs` runs
 -- (ssflua's and Node's taken in turn) and their ratio, answers other than
--- 202, peak RSS, and for ssflua how many distinct SETs rx:next returned
--- and how many twice. Before and after each algorithm's rows, the rate
--- of its signature checks alone, one process per core (the machine's
--- speed drifts; each row's share is of the rate before). A run that sent
+-- 202, peak RSS, CPU time per push (Node's; ssflua's verification
+-- threads' and the rest; wrk's), and for ssflua how many distinct SETs
+-- rx:next returned and how many twice. Before and after each algorithm's
+-- rows, the rate of its signature checks alone, one process per core (the
+-- machine's speed drifts; each row's share is of the rate before). After
+-- each pair of rows, the budget: the cores' time per push at twice Node's
+-- rate, next to what ssflua's pushes took. A run that sent
 -- more pushes than there are distinct SETs is marked "cycled": its
 -- repeats are older than the receiver's jti memory, so rx:next returns
 -- them again. Not a test: it prints figures.
@@ -105,21 +108,26 @@ local function stop(pid, log, who)
   error("receiver did not stop: " .. (read(log) or ""))
 end
 
--- Runs wrk against url; returns its rate, pushes sent and non-202 count.
+-- Runs wrk against url; returns its rate, pushes sent, non-202 count and
+-- CPU seconds (the shell's `times`, for its children: wrk).
 local function drive(url, conns, sets)
-  local p = assert(io.popen(("wrk -t2 -c%d -d%ss -s %s %s -- %s 2 2>&1")
+  local p = assert(io.popen(("wrk -t2 -c%d -d%ss -s %s %s -- %s 2 2>&1; times")
     :format(conns, seconds, q(here .. "/wrk_sets.lua"), q(url), q(sets))))
   local out = p:read("a")
   p:close()
+  local um, us, sm, ss = out:match("(%d+)m([%d.]+)s (%d+)m([%d.]+)s%s*$")
   local r = {
     sent = tonumber(out:match("(%d+) requests in")),
     rate = tonumber(out:match("Requests/sec:%s+([%d%.]+)")),
     non202 = tonumber(out:match("non202 (%d+)")),
+    wrk_cpu = um and (um * 60 + us + sm * 60 + ss),
   }
-  assert(r.rate and r.non202, "wrk failed: " .. out)
+  assert(r.rate and r.non202 and r.wrk_cpu, "wrk failed: " .. out)
   return r
 end
 
+-- CPU microseconds per push: the receiver's (ssflua's split into its
+-- signature checks and the rest) and wrk's.
 local function one_run(who, cmd, conns, sets)
   local pid, url, log = start(cmd)
   local r = drive(url, conns, sets)
@@ -127,6 +135,15 @@ local function one_run(who, cmd, conns, sets)
   r.rss = tonumber(tail:match("maxrss (%d+)"))
   r.returned = tonumber(tail:match("returned (%d+)"))
   r.twice = tonumber(tail:match("twice (%d+)"))
+  local checks, other = tail:match("cpu checks ([%d.]+) other (%-?[%d.]+)")
+  local cpu = tail:match("cpu ([%d.]+)")
+  local per_push = 1e6 / r.sent
+  r.us = { wrk = r.wrk_cpu * per_push }
+  if checks then
+    r.us.checks, r.us.other = checks * per_push, other * per_push
+  else
+    r.us.receiver = assert(tonumber(cpu), "no cpu figure: " .. tail) * per_push
+  end
   return r
 end
 
@@ -135,18 +152,29 @@ local function median(list)
   return list[(#list + 1) // 2]
 end
 
+local cores
+do
+  local p = assert(io.popen("getconf _NPROCESSORS_ONLN"))
+  cores = math.tointeger(tonumber(p:read("l"))) or 1
+  p:close()
+end
+
 -- Runs ssflua and Node in turn, run after run, so that a change in the
 -- machine's speed (its neighbours move it by half) weighs on both alike.
 -- ceiling: the signature checks per second the cores allow (or nil).
 local function measure(label, conns, cmds, sets, n, ceiling)
-  local rates, worst = {}, {}
+  local rates, worst, us = {}, {}, {}
   for _, who in ipairs { "ssflua", "node" } do
-    rates[who], worst[who] = {}, { non202 = 0, rss = 0, twice = 0, returned = math.huge, sent = 0 }
+    rates[who], worst[who], us[who] = {}, { non202 = 0, rss = 0, twice = 0, returned = math.huge, sent = 0 }, {}
   end
   for _ = 1, runs do
     for _, who in ipairs { "ssflua", "node" } do
       local r, w = one_run(who, cmds[who], conns, sets), worst[who]
       rates[who][#rates[who] + 1] = r.rate
+      for k, v in pairs(r.us) do
+        us[who][k] = us[who][k] or {}
+        table.insert(us[who][k], v)
+      end
       w.sent = math.max(w.sent, r.sent or 0)
       w.non202 = math.max(w.non202, r.non202)
       w.rss = math.max(w.rss, r.rss or 0)
@@ -158,27 +186,35 @@ local function measure(label, conns, cmds, sets, n, ceiling)
   end
   local medians = {}
   for _, who in ipairs { "ssflua", "node" } do
-    local w = worst[who]
+    local w, cpu = worst[who], {}
     medians[who] = median(rates[who])
+    for k, list in pairs(us[who]) do cpu[k] = median(list) end
     local row = ("%-7s %-14s %3d conns: %7.0f pushes/s (median of %d), non-202 %d, max RSS %.1f MiB")
       :format(who, label, conns, medians[who], runs, w.non202, w.rss / 1024)
     if who == "ssflua" then
       row = row .. (", rx:next returned >= %d distinct, %d twice"):format(w.returned, w.twice)
+      row = row .. (", CPU us per push: checks %.1f, other threads %.1f, wrk %.1f")
+        :format(cpu.checks, cpu.other, cpu.wrk)
     else
-      row = row .. (" (ssflua %.2fx)"):format(medians.ssflua / medians.node)
+      row = row .. (" (ssflua %.2fx), CPU us per push: %.1f, wrk %.1f")
+        :format(medians.ssflua / medians.node, cpu.receiver, cpu.wrk)
     end
     if ceiling then row = row .. (", %.0f%% of the checks' ceiling"):format(100 * medians[who] / ceiling) end
     if w.sent > n then row = row .. " (cycled)" end
     print(row)
+    us[who] = cpu
+  end
+  if ceiling then
+    -- What twice Node's rate allows: the cores' time per push, against
+    -- what ssflua's pushes took of it (medians of each part, so the sum
+    -- is a guide, not a run's total).
+    local s = us.ssflua
+    print(("%-7s %-14s %3d conns: at twice Node's rate (%.0f/s) the %d cores give %.1f us per push;"
+      .. " ssflua's took %.1f (checks %.1f, other threads %.1f, wrk %.1f)")
+      :format("budget", label, conns, 2 * medians.node, cores, cores * 1e6 / (2 * medians.node),
+        s.checks + s.other + s.wrk, s.checks, s.other, s.wrk))
   end
   io.stdout:flush()
-end
-
-local cores
-do
-  local p = assert(io.popen("getconf _NPROCESSORS_ONLN"))
-  cores = math.tointeger(tonumber(p:read("l"))) or 1
-  p:close()
 end
 
 -- The signature checks alone (tests/bench/check_rate.lua), one process

@@ -14,7 +14,7 @@ end
 
 -- Each thread's requests are formatted once, before the clock starts: wrk
 -- shares the receivers' cores, and formatting each request as it went took
--- a fifth of wrk's CPU (13.0 against 10.4 µs per push, medians of three
+-- a fifth of wrk's CPU (13.0 against 10.4 us per push, medians of three
 -- runs at 64 connections) and made garbage for its GC.
 local requests, index = {}, 1
 non202 = 0
