@@ -36,7 +36,13 @@ local function read_command(cmd)
   return out
 end
 local tick = tonumber(read_command("getconf CLK_TCK")) or 100
-local pid = assert(io.open("/proc/self/stat")):read("l"):match("^%d+")
+local function process_stat()
+  local f = assert(io.open("/proc/self/stat"))
+  local stat = f:read("l")
+  f:close()
+  return stat
+end
+local pid = process_stat():match("^%d+")
 -- User and system CPU seconds in a /proc stat line (the fields after the
 -- command name, which is in parentheses).
 local function cpu_of(stat)
@@ -44,10 +50,9 @@ local function cpu_of(stat)
   for field in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = field end
   return (tonumber(fields[12]) + tonumber(fields[13])) / tick
 end
-local function process_cpu() return cpu_of(read_command("cat /proc/" .. pid .. "/stat")) end
 
 local rx <close> = assert(ssf.receiver(opts))
-local cpu_at_start = process_cpu()
+local cpu_at_start = cpu_of(process_stat())
 print("listening " .. rx.endpoint_url)
 io.stdout:flush()
 
@@ -69,7 +74,7 @@ local checks = 0
 for stat in read_command("cat /proc/" .. pid .. "/task/*/stat"):gmatch("[^\n]+") do
   if stat:match("%((.*)%)") == "ssf-verify" then checks = checks + cpu_of(stat) end
 end
-local other = process_cpu() - cpu_at_start - checks
+local other = cpu_of(process_stat()) - cpu_at_start - checks
 local f = assert(io.open("/proc/self/status"))
 local hwm = f:read("a"):match("VmHWM:%s+(%d+)")
 f:close()

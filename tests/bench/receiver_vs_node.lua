@@ -184,10 +184,10 @@ local function measure(label, conns, cmds, sets, n, ceiling)
       end
     end
   end
-  local medians = {}
+  local medians, cpu_medians = {}, {}
   for _, who in ipairs { "ssflua", "node" } do
     local w, cpu = worst[who], {}
-    medians[who] = median(rates[who])
+    medians[who], cpu_medians[who] = median(rates[who]), cpu
     for k, list in pairs(us[who]) do cpu[k] = median(list) end
     local row = ("%-7s %-14s %3d conns: %7.0f pushes/s (median of %d), non-202 %d, max RSS %.1f MiB")
       :format(who, label, conns, medians[who], runs, w.non202, w.rss / 1024)
@@ -202,13 +202,12 @@ local function measure(label, conns, cmds, sets, n, ceiling)
     if ceiling then row = row .. (", %.0f%% of the checks' ceiling"):format(100 * medians[who] / ceiling) end
     if w.sent > n then row = row .. " (cycled)" end
     print(row)
-    us[who] = cpu
   end
   if ceiling then
     -- What twice Node's rate allows: the cores' time per push, against
     -- what ssflua's pushes took of it (medians of each part, so the sum
     -- is a guide, not a run's total).
-    local s = us.ssflua
+    local s = cpu_medians.ssflua
     print(("%-7s %-14s %3d conns: at twice Node's rate (%.0f/s) the %d cores give %.1f us per push;"
       .. " ssflua's took %.1f (checks %.1f, other threads %.1f, wrk %.1f)")
       :format("budget", label, conns, 2 * medians.node, cores, cores * 1e6 / (2 * medians.node),
