@@ -29,20 +29,16 @@ else
     return { claims = { jti = to and claims:sub(at + 7, to - 1) } }
   end
 end
-local function read_command(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out
-end
-local tick = tonumber(read_command("getconf CLK_TCK")) or 100
-local function process_stat()
-  local f = assert(io.open("/proc/self/stat"))
-  local stat = f:read("l")
+-- All of what a file or a command's output holds, closed after.
+local function read_all(f)
+  local text = f:read("a")
   f:close()
-  return stat
+  return text
 end
-local pid = process_stat():match("^%d+")
+local function read_file(path) return read_all(assert(io.open(path))) end
+local function read_command(cmd) return read_all(assert(io.popen(cmd))) end
+local tick = tonumber(read_command("getconf CLK_TCK")) or 100
+local pid = read_file("/proc/self/stat"):match("^%d+")
 -- User and system CPU seconds in a /proc stat line (the fields after the
 -- command name, which is in parentheses).
 local function cpu_of(stat)
@@ -52,7 +48,7 @@ local function cpu_of(stat)
 end
 
 local rx <close> = assert(ssf.receiver(opts))
-local cpu_at_start = cpu_of(process_stat())
+local cpu_at_start = cpu_of(read_file("/proc/self/stat"))
 print("listening " .. rx.endpoint_url)
 io.stdout:flush()
 
@@ -74,8 +70,6 @@ local checks = 0
 for stat in read_command("cat /proc/" .. pid .. "/task/*/stat"):gmatch("[^\n]+") do
   if stat:match("%((.*)%)") == "ssf-verify" then checks = checks + cpu_of(stat) end
 end
-local other = cpu_of(process_stat()) - cpu_at_start - checks
-local f = assert(io.open("/proc/self/status"))
-local hwm = f:read("a"):match("VmHWM:%s+(%d+)")
-f:close()
+local other = cpu_of(read_file("/proc/self/stat")) - cpu_at_start - checks
+local hwm = read_file("/proc/self/status"):match("VmHWM:%s+(%d+)")
 print(("returned %d twice %d maxrss %s cpu checks %.2f other %.2f"):format(returned, twice, hwm, checks, other))
