@@ -122,7 +122,7 @@ local function drive(url, conns, sets)
     non202 = tonumber(out:match("non202 (%d+)")),
     wrk_cpu = um and (um * 60 + us + sm * 60 + ss),
   }
-  assert(r.rate and r.non202 and r.wrk_cpu, "wrk failed: " .. out)
+  assert(r.sent and r.rate and r.non202 and r.wrk_cpu, "wrk failed: " .. out)
   return r
 end
 
