@@ -19,6 +19,7 @@
 #include "httpd_internal.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,21 +28,30 @@
 
 #include "b64url.h"
 #include "jose.h"
+#include "jose_p256.h"
 #include "jose_pkey.h"
 
 /* A SET's header is a few dozen bytes; one far larger gets no proof. */
 #define HEADER_MAX 1024
+/* ES256 keys of one keyset that get a table of their own (jose_p256.c),
+ * about 150 KiB each: a JWKS rarely holds more than two signing keys. */
+#define MAX_TABLES 4
 
 struct rx_key {
 	EVP_PKEY *pkey; /* NULL: the numbers made no acceptable key */
 	int rsa;
 	char *kid; /* NULL: none */
 	size_t kid_len;
+	/* ES256: the key's table once a thread has made it (see give_table);
+	 * read by every thread, freed with the keyset. */
+	_Atomic(ssf_p256_table *) table;
+	atomic_int tried; /* a thread has taken on making the table */
 };
 
 struct rx_keyset {
 	unsigned refs; /* s->keys and each check under way; guarded by s->lock */
 	unsigned long gen; /* which rx_set_keys call made it */
+	atomic_uint tables; /* tables taken on so far, of MAX_TABLES */
 	EVP_MD *md[SSF_JOSE_NALGS];
 	size_t n;
 	struct rx_key keys[];
@@ -54,6 +64,7 @@ static void keyset_free(struct rx_keyset *ks)
 	for (size_t i = 0; i < ks->n; i++) {
 		EVP_PKEY_free(ks->keys[i].pkey);
 		free(ks->keys[i].kid);
+		ssf_p256_table_free(atomic_load(&ks->keys[i].table));
 	}
 	for (int i = 0; i < SSF_JOSE_NALGS; i++)
 		EVP_MD_free(ks->md[i]);
@@ -74,6 +85,7 @@ static struct rx_keyset *keyset_new(const rx_key_spec *specs, size_t n)
 		return NULL;
 	ks->refs = 1;
 	ks->n = n;
+	atomic_init(&ks->tables, 0);
 	int ok = 1;
 	for (int i = 0; i < SSF_JOSE_NALGS; i++)
 		ok &= (ks->md[i] = EVP_MD_fetch(NULL, SSF_JOSE_ALGS[i].digest, NULL)) != NULL;
@@ -81,6 +93,8 @@ static struct rx_keyset *keyset_new(const rx_key_spec *specs, size_t n)
 		const rx_key_spec *sp = &specs[i];
 		struct rx_key *k = &ks->keys[i];
 		const char *why;
+		atomic_init(&k->table, NULL);
+		atomic_init(&k->tried, 0);
 		k->rsa = sp->rsa;
 		k->pkey = ssf_jose_import(sp->rsa, sp->a, sp->alen, sp->b, sp->blen, &why);
 		if (sp->kid != NULL) {
@@ -137,6 +151,7 @@ typedef struct prepared {
 	size_t n;
 	EVP_PKEY_CTX **ctx; /* n * SSF_JOSE_NALGS, NULL until made */
 	EVP_MD_CTX *md;
+	BN_CTX *bn; /* for checks with a key's table */
 } prepared;
 
 static void prepared_drop(prepared *p)
@@ -168,10 +183,21 @@ static EVP_PKEY_CTX *prepared_ctx(prepared *p, const struct rx_keyset *ks, size_
 	return *slot;
 }
 
+/* After ES256 key k proved a signature without a table: makes its table,
+ * once per key and for MAX_TABLES keys at most. Only a key that has signed
+ * gets one, so forged SETs cannot make the threads build tables. The
+ * thread that gets here first makes it (tens of milliseconds), while the
+ * others go on checking without. */
+static void give_table(struct rx_keyset *ks, struct rx_key *k)
+{
+	if (atomic_exchange(&k->tried, 1) != 0 || atomic_fetch_add(&ks->tables, 1) >= MAX_TABLES)
+		return;
+	atomic_store_explicit(&k->table, ssf_p256_table_new(k->pkey), memory_order_release);
+}
+
 /* Checks a compact JWS against the keys. Returns the 1-based index of the
  * key that verifies it and sets *alg, or 0. */
-static int check_jws(const struct rx_keyset *ks, prepared *p, const char *jws, size_t len,
-		     int *alg)
+static int check_jws(struct rx_keyset *ks, prepared *p, const char *jws, size_t len, int *alg)
 {
 	const char *d1 = memchr(jws, '.', len);
 	const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - jws)) : NULL;
@@ -192,16 +218,27 @@ static int check_jws(const struct rx_keyset *ks, prepared *p, const char *jws, s
 	int has_kid = member(header, hn, "kid", &kid, &kid_len);
 	const ssf_jose_alg *al = &SSF_JOSE_ALGS[*alg];
 	for (size_t i = 0; i < ks->n; i++) {
-		const struct rx_key *k = &ks->keys[i];
+		struct rx_key *k = &ks->keys[i];
 		if (k->pkey == NULL || k->rsa != (al->family != SSF_ECDSA))
 			continue;
 		if (has_kid && (k->kid == NULL || k->kid_len != kid_len || memcmp(k->kid, kid, kid_len) != 0))
 			continue;
 		const unsigned char *msg = (const unsigned char *)jws;
 		size_t mlen = (size_t)(d2 - jws);
+		ssf_p256_table *t = al->family == SSF_ECDSA && p->bn != NULL
+					    ? atomic_load_explicit(&k->table, memory_order_acquire)
+					    : NULL;
+		if (t != NULL) {
+			if (ssf_p256_check(t, p->bn, p->md, ks->md[*alg], msg, mlen, sig, sn))
+				return (int)i + 1;
+			continue;
+		}
 		EVP_PKEY_CTX *ctx = prepared_ctx(p, ks, i, *alg);
-		if (ssf_jose_check(ctx, p->md, k->pkey, al, ks->md[*alg], msg, mlen, sig, sn))
+		if (ssf_jose_check(ctx, p->md, k->pkey, al, ks->md[*alg], msg, mlen, sig, sn)) {
+			if (al->family == SSF_ECDSA)
+				give_table(ks, k);
 			return (int)i + 1;
+		}
 	}
 	return 0;
 }
@@ -240,7 +277,7 @@ static int worth_waking(rx_server *s)
 static void *verifier_main(void *arg)
 {
 	rx_server *s = arg;
-	prepared p = { .md = EVP_MD_CTX_new() };
+	prepared p = { .md = EVP_MD_CTX_new(), .bn = BN_CTX_new() };
 	rx_name_thread("ssf-verify");
 	pthread_mutex_lock(&s->lock);
 	while (!s->closing) {
@@ -283,6 +320,7 @@ static void *verifier_main(void *arg)
 	pthread_mutex_unlock(&s->lock);
 	prepared_drop(&p);
 	EVP_MD_CTX_free(p.md);
+	BN_CTX_free(p.bn);
 	return NULL;
 }
 

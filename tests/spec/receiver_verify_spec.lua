@@ -179,6 +179,73 @@ describe("ssf.receiver's verification threads", function()
     assert.are.equal(1, rx:stats().verified)
   end)
 
+  -- P-256's order n, big-endian.
+  local N = ("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"):gsub("..", function(h)
+    return string.char(tonumber(h, 16))
+  end)
+
+  -- The SET with its ES256 signature R||S changed by f(r, s) -> r, s.
+  local function resigned(set, f)
+    local head, sig = set:match("^(.*)%.([^.]*)$")
+    sig = jose.b64url_decode(sig)
+    local r, s = f(sig:sub(1, 32), sig:sub(33))
+    return head .. "." .. jose.b64url_encode(r .. s)
+  end
+
+  -- n - s, byte by byte with a borrow: the other valid s.
+  local function twin(r, s)
+    local out, borrow = {}, 0
+    for i = 32, 1, -1 do
+      local d = N:byte(i) - s:byte(i) - borrow
+      borrow = d < 0 and 1 or 0
+      out[i] = string.char(d % 256)
+    end
+    return r, table.concat(out)
+  end
+
+  it("check ES256 with the signer's own table, answering as libcrypto does", function()
+    local verify = { jwks = jwks, issuer = ISS }
+    local rx = assert(ssf.receiver { verify = verify })
+    local other = load("ec", "e2.pem")
+    finally(function()
+      rx:close()
+      other:close()
+    end)
+    warm_up(rx)
+    -- The first ES256 SET proved on a thread has it make key e's table;
+    -- the SETs after it are checked with the table.
+    local wait = send(rx.endpoint_url, { set_for(ec, "e", "first") })
+    assert.are.equal("first", assert(rx:next(60)).claims.jti)
+    assert.are.same({ 202 }, (wait()))
+    local valid = set_for(ec, "e", "valid")
+    local cases = {
+      valid,
+      resigned(set_for(ec, "e", "high-s"), twin),
+      resigned(set_for(ec, "e", "flipped"), function(r, s)
+        local last = s:byte(32) -- its lowest bit flipped (no ~ in LuaJIT)
+        return r, s:sub(1, 31) .. string.char(last % 2 == 0 and last + 1 or last - 1)
+      end),
+      resigned(set_for(ec, "e", "r-zero"), function(_, s) return ("\0"):rep(32), s end),
+      resigned(set_for(ec, "e", "s-is-n"), function(r) return r, N end),
+      set_for(other, "e", "other-key"),
+    }
+    local accepted = {}
+    for i, body in ipairs(cases) do accepted[i] = ssf.set.verify(body, verify) ~= nil end
+    assert.are.same({ true, true, false, false, false, false }, accepted)
+    wait = send(rx.endpoint_url, cases)
+    local got = {}
+    for _ = 1, 600 do
+      local set = rx:next(0.1)
+      if set then got[#got + 1] = set.claims.jti end
+      if #got + #rx.rejected >= #cases then break end
+    end
+    local statuses = wait()
+    for i in ipairs(cases) do assert.are.equal(accepted[i] and 202 or 400, statuses[i], i) end
+    assert.are.same({ "valid", "high-s" }, got)
+    -- first, valid and high-s: each proved on a thread.
+    assert.are.equal(3, rx:stats().verified)
+  end)
+
   it("give each SET its own header, though headers are decoded once", function()
     local verify = { jwks = jwks, issuer = ISS }
     local first = assert(ssf.set.verify(set_for(rsa, "r", "h1"), verify))
