@@ -1,9 +1,12 @@
 -- Signature checks per second on one core for the pre-signed SETs of
--- tests/bench/receiver_vs_node.lua, through ssf.jose.verify: the libcrypto
--- path of the receiver's verification threads (SHA-256 of the signing
--- input, the key imported once). That bench runs one of these per core at
--- once; their sum is what checking those signatures alone allows any
--- receiver on these cores. Not a test.
+-- tests/bench/receiver_vs_node.lua, through ssf.jose.verify: libcrypto's
+-- plain check (SHA-256 of the signing input and EVP_PKEY_verify, the key
+-- imported once), the one Node's jose makes too. That bench runs one of
+-- these per core at once; their sum bounds any receiver on these cores
+-- that checks each SET that way. The receiver's verification threads
+-- check RS256 that way, and ES256 with a table for the signer's key once
+-- it has signed a SET (src/jose_p256.c), in about half the time. Not a
+-- test.
 --   ssflua tests/bench/check_rate.lua SETS_FILE JWKS_FILE ALG SECONDS
 local ssf = require "ssf"
 local jose = require "ssf.jose"
