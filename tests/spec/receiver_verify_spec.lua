@@ -217,9 +217,8 @@ describe("ssf.receiver's verification threads", function()
     local wait = send(rx.endpoint_url, { set_for(ec, "e", "first") })
     assert.are.equal("first", assert(rx:next(60)).claims.jti)
     assert.are.same({ 202 }, (wait()))
-    local valid = set_for(ec, "e", "valid")
     local cases = {
-      valid,
+      set_for(ec, "e", "valid"),
       resigned(set_for(ec, "e", "high-s"), twin),
       resigned(set_for(ec, "e", "flipped"), function(r, s)
         local last = s:byte(32) -- its lowest bit flipped (no ~ in LuaJIT)
